@@ -1,0 +1,16 @@
+import type { ServiceDefinition } from '@kiln/contracts';
+
+/**
+ * Every service this build can host. Nothing here imports a service: `load` does, and only
+ * for the services a host is asked to run.
+ */
+export const serviceDefinitions: readonly ServiceDefinition[] = [
+  {
+    name: 'logstore',
+    dependsOn: [],
+    description: 'append-only per-job build logs (bus + gRPC)',
+    load: async () => (await import('@kiln/logstore')).createLogStoreService,
+  },
+];
+
+export const serviceNames = serviceDefinitions.map((d) => d.name);

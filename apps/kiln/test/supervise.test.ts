@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { connectNatsBus } from '@kiln/bus';
+import { createLogStoreBusClient } from '@kiln/contracts';
+import { createLogStoreGrpcClient } from '@kiln/contracts/grpc';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EPHEMERAL, records, runKiln, startKiln, tempDataDir, type Running } from './cli-harness.js';
+
+const NATS_URL = process.env.NATS_TEST_URL ?? 'nats://127.0.0.1:4222';
+
+let dataDir: string;
+let cleanup: () => Promise<void>;
+const running: Running[] = [];
+beforeEach(async () => ({ dir: dataDir, cleanup } = await tempDataDir()));
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.stop();
+  await cleanup();
+});
+const start = (args: string[], env?: NodeJS.ProcessEnv) => {
+  const r = startKiln(args, dataDir, env);
+  running.push(r);
+  return r;
+};
+
+describe('kiln supervise (embedded default)', () => {
+  it('brings up the log store, kiln status lists it healthy, SIGTERM stops it cleanly', async () => {
+    const kiln = start(['supervise', ...EPHEMERAL]);
+    await kiln.healthUrl();
+    const status = await runKiln(['status', '--data-dir', dataDir]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/supervise \(pid \d+\): ready/);
+    expect(status.stdout).toMatch(/logstore\s+healthy/);
+
+    const json = await runKiln(['status', '--data-dir', dataDir, '--json']);
+    const [host] = JSON.parse(json.stdout) as Array<{ ready: boolean; services: Array<{ name: string; state: string; health: { detail: Record<string, string> } }> }>;
+    expect(host!.services).toEqual([expect.objectContaining({ name: 'logstore', state: 'running' })]);
+
+    // The log store is really there: reach it over its gRPC endpoint.
+    const client = createLogStoreGrpcClient(host!.services[0]!.health.detail.grpc!);
+    await client.append('cli-job', ['hello from a client']);
+    await client.close('cli-job');
+    expect((await client.read('cli-job')).lines).toEqual(['hello from a client']);
+    client.shutdown();
+    expect(existsSync(join(dataDir, 'job-logs', 'cli-job.log'))).toBe(true);
+
+    const { code } = await kiln.stop();
+    expect(code).toBe(0);
+    expect(existsSync(join(dataDir, 'run', 'supervise.json'))).toBe(false);
+    const logs = records(kiln.output());
+    expect(logs.some((l) => l.msg === 'stopped')).toBe(true);
+    expect(logs.filter((l) => l.service === 'logstore').length).toBeGreaterThan(0);
+  });
+
+  it('controls one service while the process stays up', async () => {
+    const kiln = start(['supervise', ...EPHEMERAL]);
+    await kiln.healthUrl();
+    const stop = await runKiln(['control', 'logstore', 'stop', '--data-dir', dataDir]);
+    expect(stop).toMatchObject({ code: 0, stdout: 'logstore: held\n' });
+    expect((await runKiln(['status', '--data-dir', dataDir])).stdout).toMatch(/logstore\s+held/);
+    const restart = await runKiln(['control', 'logstore', 'start', '--data-dir', dataDir]);
+    expect(restart.stdout).toBe('logstore: running\n');
+    expect(kiln.child.exitCode).toBeNull();
+    const bad = await runKiln(['control', 'nosuch', 'stop', '--data-dir', dataDir]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/"nosuch"/);
+  });
+
+  it('refuses a second host on the same data dir', async () => {
+    const first = start(['supervise', ...EPHEMERAL]);
+    await first.healthUrl();
+    const second = start(['supervise', ...EPHEMERAL]);
+    const { code } = await second.exited;
+    expect(code).toBe(1);
+    expect(second.output()).toMatch(/already runs with data dir .* \(pid \d+\)/);
+  });
+
+  it('kiln status with nothing running says so and fails', async () => {
+    const status = await runKiln(['status', '--data-dir', dataDir]);
+    expect(status.code).toBe(3);
+    expect(status.stdout).toMatch(/no kiln host is running/);
+  });
+});
+
+describe('bad input on the command line', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['unknown flag', ['supervise', '--colour'], /Unknown option '--colour'/],
+    ['unknown service', ['supervise', '--services', 'logstore,firmwre'], /services: unknown service; known: logstore \(got "firmwre"\)/],
+    ['bad setting value', ['supervise', '--set', 'logstore.flushIntervalMs=soon'], /logstore\.flushIntervalMs = "soon" \(from flag --set logstore\.flushIntervalMs\)/],
+    ['unknown setting section', ['supervise', '--set', 'logstor.x=1'], /unknown setting section\(s\): logstor/],
+    ['malformed --set', ['supervise', '--set', 'novalue'], /--set takes key=value/],
+    ['serve without NATS', ['serve', 'logstore'], /needs NATS: pass --nats/],
+    ['bad NATS URL', ['supervise', '--nats', 'not a url'], /nats = "not a url" \(from flag --nats\)/],
+    ['unknown command', ['frobnicate'], /unknown command "frobnicate"/],
+  ];
+  it.each(cases)('%s is refused with a message naming it', async (_name, args, message) => {
+    const { dir, cleanup: done } = await tempDataDir();
+    try {
+      const result = await runKiln([...args, '--data-dir', dir], { HOME: dir });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(existsSync(join(dir, 'run', 'supervise.json'))).toBe(false);
+    } finally {
+      await done();
+    }
+  });
+});
+
+describe('kiln serve over NATS', () => {
+  it('runs the log store alone and serves it on the NATS bus', async ({ skip }) => {
+    const probe = await connectNatsBus({ servers: NATS_URL, timeoutMs: 2_000 }).catch((err: unknown) => {
+      if (process.env.CI === 'true') throw err;
+      return undefined;
+    });
+    if (!probe) return skip('NATS is not running (CI=true makes this a failure)');
+    const kiln = start(['serve', 'logstore', '--nats', NATS_URL, ...EPHEMERAL]);
+    await kiln.healthUrl();
+    const client = createLogStoreBusClient(probe);
+    const job = `serve-${process.pid}-${Date.now()}`;
+    await client.append(job, ['over nats']);
+    await client.close(job);
+    expect((await client.read(job)).lines).toEqual(['over nats']);
+    expect(existsSync(join(dataDir, 'job-logs', `${job}.log`))).toBe(true);
+    await probe.close();
+    expect((await kiln.stop()).code).toBe(0);
+  });
+});

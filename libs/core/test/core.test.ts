@@ -1,0 +1,65 @@
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { assertSafeId, describe as describeValue, isSafeId, KilnError, toKilnError, withTimeout, writeFileAtomic } from '../src/index.js';
+
+let dir: string;
+beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'kiln-core-'))));
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+describe('writeFileAtomic', () => {
+  it('replaces a file whole, creates parents and leaves no temp file behind', async () => {
+    const path = join(dir, 'a/b/state.json');
+    await writeFileAtomic(path, 'first');
+    await writeFileAtomic(path, 'second', 0o600);
+    expect(await readFile(path, 'utf8')).toBe('second');
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(await readdir(join(dir, 'a/b'))).toEqual(['state.json']);
+  });
+
+  it('leaves the old content when the write fails', async () => {
+    const path = join(dir, 'keep.json');
+    await writeFileAtomic(path, 'old');
+    await expect(writeFileAtomic(join(path, 'not-a-dir'), 'x')).rejects.toThrow();
+    expect(await readFile(path, 'utf8')).toBe('old');
+  });
+});
+
+describe('safe ids', () => {
+  it.each(['job-1', 'a.b_c', 'X'.repeat(128), '0abc'])('accepts %j', (id) => expect(isSafeId(id)).toBe(true));
+  it.each(['', '.', '..', '../x', 'a/b', 'a\\b', '/abs', 'a\0b', '.hidden', 'a..b', 'X'.repeat(129), 'sp ace', 7, null])('refuses %j', (id) => {
+    expect(isSafeId(id)).toBe(false);
+    expect(() => assertSafeId('job_id', id)).toThrow(KilnError);
+  });
+  it('names the field and value in the error', () => {
+    const err = (() => {
+      try {
+        assertSafeId('job_id', '../etc');
+      } catch (e) {
+        return e as KilnError;
+      }
+    })();
+    expect(err).toMatchObject({ code: 'invalid_args', details: { field: 'job_id', value: '../etc' } });
+    expect(err!.message).toMatch(/^job_id: .*\(got "\.\.\/etc"\)$/);
+  });
+});
+
+describe('errors and timeouts', () => {
+  it('wraps foreign errors as internal_error keeping the cause', () => {
+    const cause = new Error('disk on fire');
+    const err = toKilnError(cause);
+    expect(err).toMatchObject({ code: 'internal_error', message: 'disk on fire' });
+    expect(err.cause).toBe(cause);
+    expect(toKilnError(err)).toBe(err);
+  });
+
+  it('cuts long values in messages', () => {
+    expect(describeValue('x'.repeat(500)).length).toBe(120);
+  });
+
+  it('withTimeout rejects with the given error when the promise is late', async () => {
+    await expect(withTimeout(new Promise(() => undefined), 10, () => new KilnError('timeout', 'late'))).rejects.toThrow('late');
+    await expect(withTimeout(Promise.resolve(5), 1000, () => new Error('no'))).resolves.toBe(5);
+  });
+});

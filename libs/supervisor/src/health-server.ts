@@ -1,0 +1,81 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KilnError, toKilnError } from '@kiln/core';
+import type { ControlAction, Supervisor } from './supervisor.js';
+
+export interface HealthServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const ACTIONS: readonly ControlAction[] = ['stop', 'start', 'restart'];
+
+/**
+ * The HTTP face of a host: `GET /health` (status, 200 when every service runs, else 503),
+ * `GET /ready` (readiness probe), `POST /services/<name>/<stop|start|restart>` (the same control
+ * the bus offers, for hosts with no external bus). Bound to loopback by default.
+ */
+export async function startHealthServer(supervisor: Supervisor, listen: string): Promise<HealthServer> {
+  const { host, port } = parseListen(listen);
+  const server = createServer((req, res) => {
+    handle(supervisor, req, res).catch((err: unknown) => reply(res, 500, { error: toKilnError(err).toJSON() }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new KilnError('unavailable', `health endpoint cannot listen on ${listen}: ${err.message}`, { listen })));
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    close: () => closeServer(server),
+  };
+}
+
+async function handle(supervisor: Supervisor, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (req.method === 'GET' && url.pathname === '/health') {
+    const status = supervisor.status();
+    return reply(res, status.ready ? 200 : 503, status);
+  }
+  if (req.method === 'GET' && url.pathname === '/ready') {
+    const { ready } = supervisor.status();
+    return reply(res, ready ? 200 : 503, { ready });
+  }
+  const control = /^\/services\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+  if (req.method === 'POST' && control) {
+    const [, service, action] = control as unknown as [string, string, string];
+    if (!ACTIONS.includes(action as ControlAction)) {
+      return reply(res, 400, { error: { code: 'invalid_args', message: `action must be one of ${ACTIONS.join(', ')}`, details: { field: 'action', value: action } } });
+    }
+    try {
+      await supervisor.control(decodeURIComponent(service), action as ControlAction);
+    } catch (err) {
+      const error = toKilnError(err);
+      return reply(res, error.code === 'not_found' ? 404 : error.code === 'invalid_args' ? 400 : 409, { error: error.toJSON() });
+    }
+    const entry = supervisor.status().services.find((s) => s.name === service);
+    return reply(res, 200, entry);
+  }
+  reply(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${url.pathname}`, details: {} } });
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(listen);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw new KilnError('invalid_args', `listen address must be host:port, got ${JSON.stringify(listen)}`, { field: 'listen', value: listen });
+  return { host: match[1]!, port };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,22 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+
+/** Process-wide figures shared by every co-hosted service's heartbeat. */
+export class ProcessMetrics {
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+
+  constructor() {
+    this.loopDelay.enable();
+  }
+
+  /** p99 event-loop delay since the previous sample, in ms. */
+  sample(): { eventLoopDelayP99Ms: number; heapUsedBytes: number; rssBytes: number } {
+    const p99 = this.loopDelay.count > 0 ? this.loopDelay.percentile(99) / 1e6 : 0;
+    this.loopDelay.reset();
+    const memory = process.memoryUsage();
+    return { eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss };
+  }
+
+  close(): void {
+    this.loopDelay.disable();
+  }
+}

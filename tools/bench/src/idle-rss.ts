@@ -1,0 +1,80 @@
+// Idle memory of `kiln supervise` (compiled JS, every service) next to a bare node process, in one run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mb, memoryOf, sleep, table } from './proc.js';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const kiln = join(root, 'apps/kiln/dist/main.js');
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3_000);
+const SAMPLES = 5;
+
+async function waitReady(dataDir: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`kiln supervise exited with ${child.exitCode}`);
+    try {
+      const run = JSON.parse(await readFile(join(dataDir, 'run/supervise.json'), 'utf8')) as { healthUrl?: string };
+      if (run.healthUrl && (await fetch(`${run.healthUrl}/ready`)).status === 200) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(50);
+  }
+  throw new Error('kiln supervise did not become ready');
+}
+
+async function settledMemory(pid: number): Promise<{ rssKb: number; pssKb: number }> {
+  await sleep(SETTLE_MS);
+  const samples = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    samples.push(await memoryOf(pid));
+    await sleep(200);
+  }
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { rssKb: median(samples.map((s) => s.rssKb)), pssKb: median(samples.map((s) => s.pssKb)) };
+}
+
+async function measureBareNode(): Promise<{ rssKb: number; pssKb: number }> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    return await settledMemory(child.pid!);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+async function measureSupervise(): Promise<{ rssKb: number; pssKb: number }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'kiln-bench-idle-'));
+  const child = spawn(process.execPath, [kiln, 'supervise', '--data-dir', dataDir, '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'logstore.grpcListen=127.0.0.1:0'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, KILN_LOG_LEVEL: 'warn' },
+  });
+  try {
+    await waitReady(dataDir, child);
+    return await settledMemory(child.pid!);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function idleRss(): Promise<{ superviseRssKb: number; bareRssKb: number }> {
+  const bare = await measureBareNode();
+  const supervise = await measureSupervise();
+  console.log('idle memory: kiln supervise (every service, compiled JS) vs bare node');
+  console.log(
+    table([
+      ['process', 'RSS', 'PSS'],
+      ['bare node (setInterval)', mb(bare.rssKb), mb(bare.pssKb)],
+      ['kiln supervise', mb(supervise.rssKb), mb(supervise.pssKb)],
+      ['kiln above bare', mb(supervise.rssKb - bare.rssKb), mb(supervise.pssKb - bare.pssKb)],
+      ['ratio kiln / bare', `${(supervise.rssKb / bare.rssKb).toFixed(2)}x`, `${(supervise.pssKb / bare.pssKb).toFixed(2)}x`],
+    ]),
+  );
+  return { superviseRssKb: supervise.rssKb, bareRssKb: bare.rssKb };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await idleRss();
