@@ -131,9 +131,11 @@ export function createLogStoreBusClient(bus: Bus, timeoutMs?: number): LogStoreA
         jobId,
         options,
         (controls) =>
-          listening(bus, [logStoreSubjects.lines(jobId), logStoreSubjects.closed(jobId)], (msg) => {
+          listening(bus, [logStoreSubjects.lines(jobId), logStoreSubjects.closed(jobId), logStoreSubjects.deleted(jobId)], (msg) => {
             if (msg.subject === logStoreSubjects.closed(jobId)) {
               controls.pushPriority({ $case: 'closed', value: decodeOrThrow(pb.LogClosed, msg.data, msg.subject) });
+              controls.end();
+            } else if (msg.subject === logStoreSubjects.deleted(jobId)) {
               controls.end();
             } else {
               controls.pushOrTerminate({ $case: 'lines', value: decodeOrThrow(pb.LinesAppended, msg.data, msg.subject) });

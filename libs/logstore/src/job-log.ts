@@ -9,7 +9,6 @@ export interface CommittedBatch {
 export interface JobLogOptions {
   flushIntervalMs: number;
   flushBytes: number;
-  maxPendingBytes: number;
   /** Called after each write with the lines it made durable, in order. */
   onCommitted(batch: CommittedBatch): void;
   /** A torn tail from a crash was cut off when the log was reopened. */
@@ -19,7 +18,7 @@ export interface JobLogOptions {
 /**
  * One job's open log: appends are buffered and written in batches (one write per flush), and
  * only lines that reached the file are counted as committed and announced. Memory per log is
- * bounded by maxPendingBytes: past it, append waits for the write.
+ * bounded by flushBytes: past it, append waits for the write.
  */
 export class JobLog {
   /** Lines that reached the file. */
@@ -69,11 +68,10 @@ export class JobLog {
       this.pendingBytes += line.length + 1;
     }
     this.assignedLines += lines.length;
-    if (this.pendingBytes >= this.options.flushBytes) void this.flush();
+    // Past flushBytes the appender waits for the write: pending lines stay few and short-lived, so
+    // memory is bounded by about two batches whatever a build prints, and lines die young (cheap GC).
+    if (this.pendingBytes >= this.options.flushBytes) await this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.options.flushIntervalMs);
-    while (this.pendingBytes >= this.options.maxPendingBytes && !this.closed) {
-      await this.flush();
-    }
     return { firstSeq, lineCount: lines.length };
   }
 

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { followFromParts, type FollowOptions, type LogFollowEvent, type LogStoreApi, type ReadRange, logStorePb as pb } from '@kiln/contracts';
+import { FOLLOW_PAGE_LINES, followFromParts, type FollowOptions, type LogFollowEvent, type LogStoreApi, type ReadRange, logStorePb as pb } from '@kiln/contracts';
 import { assertSafeId, invalidArgs, notFound } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import type { EventStream, StreamControls } from '@kiln/streams';
@@ -26,13 +26,15 @@ const TRUNCATED_MARK = ' … [line truncated]';
  */
 export class LogStore implements LogStoreApi {
   private readonly open = new Map<string, Promise<JobLog>>();
+  /** Closes and deletes in flight: reopening waits for them, so two handles never append to one file. */
+  private readonly settling = new Map<string, Promise<unknown>>();
   private readonly followers = new Map<string, Set<StreamControls<LogFollowEvent>>>();
   /** Line counts of closed logs, keyed by size: reading a closed log twice does not rescan it. */
   private readonly closedCounts = new Map<string, { size: number; lineCount: number }>();
 
   constructor(
     readonly dir: string,
-    private readonly settings: Pick<LogStoreSettings, 'flushIntervalMs' | 'flushBytes' | 'maxPendingBytes' | 'maxLineLength'>,
+    private readonly settings: Pick<LogStoreSettings, 'flushIntervalMs' | 'flushBytes' | 'maxLineLength'>,
     private readonly logger: Logger,
     private readonly events?: Partial<LogStoreEvents>,
   ) {}
@@ -68,9 +70,8 @@ export class LogStore implements LogStoreApi {
     const opening = this.open.get(jobId);
     let lineCount: number;
     if (opening) {
-      const log = await opening;
       this.open.delete(jobId);
-      await log.close();
+      const log = await this.settle(jobId, opening.then(async (l) => (await l.close(), l)));
       lineCount = log.committedLines;
       this.closedCounts.set(jobId, { size: log.committedBytes, lineCount });
     } else {
@@ -118,7 +119,7 @@ export class LogStore implements LogStoreApi {
           },
         };
       },
-      (offset) => this.read(jobId, { offset, limit: 2000 }),
+      (offset) => this.read(jobId, { offset, limit: FOLLOW_PAGE_LINES }),
     );
   }
 
@@ -134,7 +135,7 @@ export class LogStore implements LogStoreApi {
     const opening = this.open.get(jobId);
     this.open.delete(jobId);
     this.closedCounts.delete(jobId);
-    if (opening) await (await opening).discard();
+    if (opening) await this.settle(jobId, opening.then((l) => l.discard()));
     let existed = true;
     try {
       await rm(path);
@@ -175,20 +176,32 @@ export class LogStore implements LogStoreApi {
     let opening = this.open.get(jobId);
     if (!opening) {
       this.closedCounts.delete(jobId);
-      opening = JobLog.open(path, {
+      const settling = this.settling.get(jobId) ?? Promise.resolve();
+      opening = settling.then(() => JobLog.open(path, {
         flushIntervalMs: this.settings.flushIntervalMs,
         flushBytes: this.settings.flushBytes,
-        maxPendingBytes: this.settings.maxPendingBytes,
         onCommitted: (batch) => {
           this.events?.committed?.(jobId, batch);
           this.notify(jobId, (c) => c.pushOrTerminate({ $case: 'lines', value: { jobId, ...batch } }));
         },
         onTornTail: (bytes) => this.logger.warn({ jobId, bytes }, 'dropped a torn last line left by a crash'),
-      });
+      }));
       this.open.set(jobId, opening);
       opening.catch(() => this.open.delete(jobId));
     }
     return opening;
+  }
+
+  private async settle<T>(jobId: string, work: Promise<T>): Promise<T> {
+    const settled: Promise<unknown> = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.settling.set(jobId, settled);
+    void settled.then(() => {
+      if (this.settling.get(jobId) === settled) this.settling.delete(jobId);
+    });
+    return work;
   }
 
   private async closedInfo(jobId: string, path: string): Promise<{ lineCount: number; bytes: number }> {

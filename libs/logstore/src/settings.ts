@@ -4,10 +4,11 @@ import { intSetting, listenSetting, v } from '@kiln/config';
 export const logStoreSettingsSchema = v.strictObject({
   /** Lines wait at most this long in memory before they are written (and announced). */
   flushIntervalMs: intSetting(50, { min: 1, max: 10_000 }),
-  /** Write as soon as this much is pending: one write syscall per ~64 KiB keeps append throughput high. */
+  /**
+   * Write as soon as this much is pending, and make appenders wait for that write: one syscall per
+   * ~64 KiB keeps throughput near a plain write stream, and memory per log stays bounded.
+   */
   flushBytes: intSetting(64 * 1024, { min: 1 }),
-  /** Appends wait for a write once this much is pending per log: memory stays bounded whatever a build prints. */
-  maxPendingBytes: intSetting(1024 * 1024, { min: 1024 }),
   /** A longer line (in characters) is cut with a marker: one runaway line must not cost megabytes. */
   maxLineLength: intSetting(64 * 1024, { min: 256 }),
   /**

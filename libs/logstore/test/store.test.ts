@@ -207,3 +207,17 @@ describe('recovery', () => {
     expect(await readFile(path, 'utf8')).toBe(`${numbered(0, 6).join('\n')}\n`);
   });
 });
+
+describe('close and reopen races', () => {
+  it('an append right after close waits for the close and continues the numbering', async () => {
+    // Everything stays pending until close, so the close's write is large and still running when the append arrives.
+    const lazy = await makeStore(dir, { flushIntervalMs: 10_000, flushBytes: 64 * 1024 * 1024 });
+    await lazy.append('again', numbered(0, 300_000));
+    const closing = lazy.close('again');
+    const appended = lazy.append('again', ['next']);
+    expect(await closing).toEqual({ lineCount: 300_000 });
+    expect(await appended).toEqual({ firstSeq: 300_000, lineCount: 1 });
+    await lazy.close('again');
+    expect(await lazy.read('again', { tail: 2 })).toMatchObject({ firstSeq: 299_999, lines: ['line 299999', 'next'], lineCount: 300_001 });
+  });
+});

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { mb, memoryOf, sleep, table } from './proc.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const kiln = join(root, 'apps/kiln/dist/main.js');
+const kiln = join(root, 'apps/kiln/bin/kiln');
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3_000);
 const SAMPLES = 5;
 
@@ -47,7 +47,7 @@ async function measureBareNode(): Promise<{ rssKb: number; pssKb: number }> {
 
 async function measureSupervise(extraArgs: string[]): Promise<{ rssKb: number; pssKb: number }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'kiln-bench-idle-'));
-  const child = spawn(process.execPath, [kiln, 'supervise', '--data-dir', dataDir, '--set', 'supervisor.healthListen=127.0.0.1:0', ...extraArgs], {
+  const child = spawn(kiln, ['supervise', '--data-dir', dataDir, '--set', 'supervisor.healthListen=127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, KILN_LOG_LEVEL: 'warn' },
   });
