@@ -19,12 +19,26 @@ export default [
             { sourceTag: 'scope:service', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts'] },
             { sourceTag: 'scope:host', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts'] },
             { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts', 'scope:host', 'scope:service'] },
-            { sourceTag: 'scope:tool', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts', 'scope:service', 'scope:host'] },
+            { sourceTag: 'scope:tool', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts', 'scope:service', 'scope:host', 'scope:tool'] },
           ],
         },
       ],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Tests wire real services together (a firmware test runs a real log store and the simulator).
+    files: ['**/test/**/*.ts', '**/test/**/*.mjs'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          depConstraints: [
+            { sourceTag: '*', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts', 'scope:service', 'scope:host', 'scope:tool'] },
+          ],
+        },
+      ],
     },
   },
 ];

@@ -8,6 +8,7 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 export default defineConfig({
   resolve: {
     alias: [
+      { find: /^@kiln\/esphome-sim$/, replacement: `${root}tools/esphome-sim/src/index.ts` },
       { find: /^@kiln\/([a-z-]+)$/, replacement: `${root}libs/$1/src/index.ts` },
       { find: /^@kiln\/([a-z-]+)\/([a-z-]+)$/, replacement: `${root}libs/$1/src/$2/index.ts` },
     ],

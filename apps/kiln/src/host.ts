@@ -38,7 +38,7 @@ export async function runHost(options: HostOptions): Promise<number> {
     if (!attribute(error)) logger.error({ err: error, subject }, 'bus handler failed outside every service');
   };
   const bus: Bus = config.core.nats
-    ? await connectNatsBus({ servers: config.core.nats, name: `kiln-${options.host}`, onHandlerError })
+    ? await connectNatsBus({ servers: config.core.nats, name: `kiln-${options.host}`, onHandlerError, ...(config.core.natsPrefix ? { prefix: config.core.natsPrefix } : {}) })
     : createInProcessBus({ onHandlerError });
 
   let exitCode = 0;

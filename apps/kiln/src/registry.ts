@@ -11,6 +11,12 @@ export const serviceDefinitions: readonly ServiceDefinition[] = [
     description: 'append-only per-job build logs (bus + gRPC)',
     load: async () => (await import('@kiln/logstore')).createLogStoreService,
   },
+  {
+    name: 'firmware',
+    dependsOn: ['logstore'],
+    description: 'compile and upload lanes, install chains (esphome toolchain)',
+    load: async () => (await import('@kiln/firmware')).createFirmwareService,
+  },
 ];
 
 export const serviceNames = serviceDefinitions.map((d) => d.name);

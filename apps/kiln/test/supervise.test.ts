@@ -30,10 +30,11 @@ describe('kiln supervise (embedded default)', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/supervise \(pid \d+\): ready/);
     expect(status.stdout).toMatch(/logstore\s+healthy/);
+    expect(status.stdout).toMatch(/firmware\s+healthy/);
 
     const json = await runKiln(['status', '--data-dir', dataDir, '--json']);
     const [host] = JSON.parse(json.stdout) as Array<{ ready: boolean; services: Array<{ name: string; state: string; health: { detail: Record<string, string> } }> }>;
-    expect(host!.services).toEqual([expect.objectContaining({ name: 'logstore', state: 'running' })]);
+    expect(host!.services).toEqual([expect.objectContaining({ name: 'logstore', state: 'running' }), expect.objectContaining({ name: 'firmware', state: 'running' })]);
 
     // The log store is really there: reach it over its gRPC endpoint.
     const client = createLogStoreGrpcClient(host!.services[0]!.health.detail.grpc!);
@@ -84,7 +85,7 @@ describe('kiln supervise (embedded default)', () => {
 describe('bad input on the command line', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['unknown flag', ['supervise', '--colour'], /Unknown option '--colour'/],
-    ['unknown service', ['supervise', '--services', 'logstore,firmwre'], /services: unknown service; known: logstore \(got "firmwre"\)/],
+    ['unknown service', ['supervise', '--services', 'logstore,firmwre'], /services: unknown service; known: logstore, firmware \(got "firmwre"\)/],
     ['bad setting value', ['supervise', '--set', 'logstore.flushIntervalMs=soon'], /logstore\.flushIntervalMs = "soon" \(from flag --set logstore\.flushIntervalMs\)/],
     ['unknown setting section', ['supervise', '--set', 'logstor.x=1'], /unknown setting section\(s\): logstor/],
     ['malformed --set', ['supervise', '--set', 'novalue'], /--set takes key=value/],
@@ -107,12 +108,13 @@ describe('bad input on the command line', () => {
 
 describe('kiln serve over NATS', () => {
   it('runs the log store alone and serves it on the NATS bus', async ({ skip }) => {
-    const probe = await connectNatsBus({ servers: NATS_URL, timeoutMs: 2_000 }).catch((err: unknown) => {
+    const prefix = `t${process.pid}x${Date.now()}`;
+    const probe = await connectNatsBus({ servers: NATS_URL, timeoutMs: 2_000, prefix }).catch((err: unknown) => {
       if (process.env.CI === 'true') throw err;
       return undefined;
     });
     if (!probe) return skip('NATS is not running (CI=true makes this a failure)');
-    const kiln = start(['serve', 'logstore', '--nats', NATS_URL, ...EPHEMERAL]);
+    const kiln = start(['serve', 'logstore', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, ...EPHEMERAL]);
     await kiln.healthUrl();
     const client = createLogStoreBusClient(probe);
     const job = `serve-${process.pid}-${Date.now()}`;

@@ -15,12 +15,18 @@ export interface NatsBusOptions extends BusOptions {
   name?: string;
   /** How long the initial connect may take. Default 5000. */
   timeoutMs?: number;
+  /**
+   * Namespace on a shared server: every subject goes out as `<prefix>.<subject>` and comes back
+   * without it, so two Kiln installations (or test runs) on one NATS server never hear each other.
+   */
+  prefix?: string;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
 export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   const { servers } = options;
+  if (options.prefix !== undefined) validateSubject(options.prefix, { wildcards: false });
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -33,7 +39,7 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   } catch (err) {
     throw new KilnError('unavailable', `cannot reach NATS at ${String(servers)}`, { servers }, { cause: err });
   }
-  return new NatsBus(nc, options);
+  return new NatsBus(nc, options, options.prefix ? `${options.prefix}.` : '');
 }
 
 /** NATS hands out Buffer views; give subscribers a plain Uint8Array like the in-process bus does. */
@@ -59,8 +65,11 @@ class NatsBus implements Bus {
   readonly #report: HandlerErrorReporter;
   #closing: Promise<void> | undefined;
 
-  constructor(nc: NatsConnection, options: BusOptions) {
+  readonly #prefix: string;
+
+  constructor(nc: NatsConnection, options: BusOptions, prefix: string) {
     this.#nc = nc;
+    this.#prefix = prefix;
     this.#report = safeReporter(options.onHandlerError);
     // A connection that dies for good (e.g. auth revoked) ends the bus instead of leaving it half alive.
     void nc.closed().then(() => {
@@ -74,7 +83,7 @@ class NatsBus implements Bus {
     validateSubject(subject, { wildcards: false });
     const payload = checkData(data);
     try {
-      this.#nc.publish(subject, payload);
+      this.#nc.publish(this.#prefix + subject, payload);
     } catch (err) {
       throw fromNatsError(err);
     }
@@ -85,7 +94,7 @@ class NatsBus implements Bus {
     validateSubject(subject, { wildcards: true });
     checkFunction('handler', handler, true);
     checkQueue(options?.queue);
-    return this.#attach(subject, handler, options?.queue, (sub, m) => sub.deliver(toBusMessage(m.subject, m.data)));
+    return this.#attach(subject, handler, options?.queue, (sub, m) => sub.deliver(toBusMessage(this.#strip(m.subject), m.data)));
   }
 
   respond(subject: string, responder: Responder, options?: SubscribeOptions): BusSubscription {
@@ -95,7 +104,7 @@ class NatsBus implements Bus {
     checkQueue(options?.queue);
     const handler: MessageHandler = (msg) => void serve(responder, msg, this.#replies.get(msg), this.#report);
     return this.#attach(subject, handler, options?.queue, (sub, m) => {
-      const msg = toBusMessage(m.subject, m.data);
+      const msg = toBusMessage(this.#strip(m.subject), m.data);
       if (m.reply) this.#replies.set(msg, (outcome) => this.#reply(m, outcome));
       sub.deliver(msg);
     });
@@ -108,7 +117,7 @@ class NatsBus implements Bus {
     const timeoutMs = resolveTimeout(options?.timeoutMs);
     let reply: Msg;
     try {
-      reply = await this.#nc.request(subject, payload, { timeout: timeoutMs });
+      reply = await this.#nc.request(this.#prefix + subject, payload, { timeout: timeoutMs });
     } catch (err) {
       if (err instanceof errors.TimeoutError) throw requestTimedOut(subject, timeoutMs);
       if (err instanceof errors.RequestError && err.isNoResponders()) throw noResponders(subject);
@@ -166,7 +175,7 @@ class NatsBus implements Bus {
       },
     });
     try {
-      natsSub = this.#nc.subscribe(subject, {
+      natsSub = this.#nc.subscribe(this.#prefix + subject, {
         ...(queue === undefined ? {} : { queue }),
         callback: (err, m) => {
           if (err) {
@@ -195,6 +204,10 @@ class NatsBus implements Bus {
     const h = headers();
     h.set(ERROR_HEADER, outcome.error);
     m.respond(EMPTY, { headers: h });
+  }
+
+  #strip(subject: string): string {
+    return this.#prefix && subject.startsWith(this.#prefix) ? subject.slice(this.#prefix.length) : subject;
   }
 
   #endAll(): void {

@@ -16,6 +16,8 @@ const coreSchema = v.looseObject({
   configDir: v.pipe(v.string(), v.minLength(1, 'must not be empty')),
   /** NATS URL; absent means the in-process bus. */
   nats: v.optional(v.pipe(v.string(), v.regex(/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+:\d+$/, 'must be a NATS URL like nats://127.0.0.1:4222'))),
+  /** Namespace on a shared NATS server: every subject is sent as `<natsPrefix>.<subject>`. */
+  natsPrefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated letters, digits, "_" or "-"'))),
   logLevel: v.optional(v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
 });
 

@@ -16,3 +16,19 @@ export function assertSafeId(field: string, value: unknown): string {
   }
   return value;
 }
+
+const CONFIGURATION = /^[^/\\\0]+\.ya?ml$/;
+
+/**
+ * A device configuration is a YAML file directly inside the config dir, named by its file name.
+ * Refused at the boundary: separators, NUL, traversal, hidden files, absolute paths, other suffixes.
+ */
+export function assertConfigurationName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
+    throw invalidArgs(field, value, 'must be a YAML file name like "living-room.yaml"');
+  }
+  if (!CONFIGURATION.test(value) || value.startsWith('.') || value.includes('..') || /[\x00-\x1f]/.test(value)) {
+    throw invalidArgs(field, value, 'must be a YAML file name in the config dir (no path separators, "..", NUL or leading dot; ending in .yaml or .yml)');
+  }
+  return value;
+}

@@ -63,3 +63,12 @@ describe('errors and timeouts', () => {
     await expect(withTimeout(Promise.resolve(5), 1000, () => new Error('no'))).resolves.toBe(5);
   });
 });
+
+import { assertConfigurationName } from '../src/index.js';
+
+describe('configuration names', () => {
+  it.each(['kitchen.yaml', 'a-b_c.yml', 'Living Room.yaml'])('accepts %j', (name) => expect(assertConfigurationName('configuration', name)).toBe(name));
+  it.each(['../x.yaml', 'a/b.yaml', '/etc/x.yaml', 'a\\b.yaml', 'x\0.yaml', '.hidden.yaml', 'x.txt', 'x', '', 'x..yaml', 'tab\t.yaml', 7])('refuses %j with invalid_args naming it', (name) => {
+    expect(() => assertConfigurationName('configuration', name)).toThrow(expect.objectContaining({ code: 'invalid_args', details: { field: 'configuration', value: name } }));
+  });
+});

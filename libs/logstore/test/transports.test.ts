@@ -8,9 +8,12 @@ import { collect, numbered, startService, tempDir } from './helpers.js';
 
 const NATS_URL = process.env.NATS_TEST_URL ?? 'nats://127.0.0.1:4222';
 
+/** A namespace of its own on the shared server: other test runs may serve the same subjects. */
+const PREFIX = `t${process.pid}x${Date.now()}`;
+
 async function natsOrSkip(): Promise<Bus | undefined> {
   try {
-    return await connectNatsBus({ servers: NATS_URL, timeoutMs: 2_000 });
+    return await connectNatsBus({ servers: NATS_URL, timeoutMs: 2_000, prefix: PREFIX });
   } catch (err) {
     if (process.env.CI === 'true') throw err;
     return undefined;
@@ -36,7 +39,7 @@ const transports: Transport[] = [
     async setup() {
       const serverBus = await natsOrSkip();
       if (!serverBus) return undefined;
-      const clientBus = await connectNatsBus({ servers: NATS_URL });
+      const clientBus = await connectNatsBus({ servers: NATS_URL, prefix: PREFIX });
       const { dir, cleanup } = await tempDir();
       const service = await startService(serverBus, dir);
       return {

@@ -1,7 +1,11 @@
 // `npm run bench`: every benchmark, each printing its figures next to its baseline.
+import { firmwareBenchmarks } from './firmware.js';
 import { idleRss } from './idle-rss.js';
 import { logStoreAppend } from './logstore-append.js';
 
 await idleRss();
 console.log();
-process.exitCode = (await logStoreAppend()) ? 0 : 1;
+const logOk = await logStoreAppend();
+console.log();
+const firmwareOk = await firmwareBenchmarks();
+process.exitCode = logOk && firmwareOk ? 0 : 1;

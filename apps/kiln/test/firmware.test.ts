@@ -1,0 +1,102 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connectNatsBus, type Bus } from '@kiln/bus';
+import { createFirmwareBusClient, createLogStoreBusClient, firmwarePb } from '@kiln/contracts';
+import { SIM_BIN } from '@kiln/esphome-sim';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startKiln, tempDataDir, type Running } from './cli-harness.js';
+
+const NATS_URL = process.env.NATS_TEST_URL ?? 'nats://127.0.0.1:4222';
+const S = firmwarePb.JobStatus;
+
+let dataDir: string;
+let cleanup: () => Promise<void>;
+const running: Running[] = [];
+beforeEach(async () => ({ dir: dataDir, cleanup } = await tempDataDir()));
+afterEach(async () => {
+  for (const r of running.splice(0)) await r.stop();
+  await cleanup();
+});
+
+/** Each test gets its own namespace on the shared NATS server (other runs may be using it). */
+let prefix: string;
+beforeEach(() => {
+  prefix = `t${process.pid}x${Math.random().toString(36).slice(2, 8)}`;
+});
+
+async function natsOrSkip(): Promise<Bus | undefined> {
+  return connectNatsBus({ servers: NATS_URL, timeoutMs: 2_000, prefix }).catch((err: unknown) => {
+    if (process.env.CI === 'true') throw err;
+    return undefined;
+  });
+}
+
+async function deviceConfigDir(): Promise<string> {
+  const configDir = join(dataDir, 'devices');
+  await mkdir(configDir, { recursive: true });
+  await writeFile(join(configDir, 'porch.yaml'), 'esphome:\n  name: porch\nesp32:\n  board: esp32dev\n');
+  return configDir;
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  for (let i = 0; i < 400; i++) {
+    const v = await fn();
+    if (ok(v)) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('condition never held');
+}
+
+describe('firmware service in a real host (simulator toolchain, NATS)', () => {
+  // NATS subjects are shared by every host on the server, so each test's hosts are the only firmware hosts running.
+  const common = (configDir: string) => ['--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, '--set', 'supervisor.healthListen=127.0.0.1:0'];
+
+  it('kiln supervise hosts the lanes: an install compiles and uploads, its log is in the log store', async ({ skip }) => {
+    const bus = await natsOrSkip();
+    if (!bus) return skip('NATS is not running (CI=true makes this a failure)');
+    const kiln = startKiln(['supervise', ...common(await deviceConfigDir())], dataDir);
+    running.push(kiln);
+    await kiln.healthUrl();
+    const firmware = createFirmwareBusClient(bus);
+    const { compile, upload } = await firmware.install('porch.yaml', 'OTA');
+    const done = await until(() => firmware.getJob(upload!.id), (j) => j.status === S.JOB_STATUS_COMPLETED || j.status === S.JOB_STATUS_FAILED);
+    expect(done.status).toBe(S.JOB_STATUS_COMPLETED);
+    const log = await createLogStoreBusClient(bus).read(compile!.id);
+    expect(log.lines.some((l) => l.includes('Successfully compiled program'))).toBe(true);
+    expect(log.lines[0]).toMatch(/esphome-sim: simulated toolchain/);
+    await bus.close();
+  });
+
+  it('kiln serve firmware and kiln serve logstore run apart over NATS', async ({ skip }) => {
+    const bus = await natsOrSkip();
+    if (!bus) return skip('NATS is not running');
+    const configDir = await deviceConfigDir();
+    const logstore = startKiln(['serve', 'logstore', ...common(configDir)], dataDir);
+    running.push(logstore);
+    await logstore.healthUrl();
+    const firmware = startKiln(['serve', 'firmware', ...common(configDir)], dataDir);
+    running.push(firmware);
+    await firmware.healthUrl();
+    const client = createFirmwareBusClient(bus);
+    const job = await client.compile('porch.yaml');
+    const done = await until(() => client.getJob(job.id), (j) => j.status === S.JOB_STATUS_COMPLETED);
+    expect(done.progress).toBe(100);
+    const output = await client.getJobOutput(job.id);
+    expect(output.lines.at(-1)).toMatch(/Successfully compiled program/);
+    await bus.close();
+  });
+
+  it('with no esphome on PATH a job fails with an actionable message', async ({ skip }) => {
+    const bus = await natsOrSkip();
+    if (!bus) return skip('NATS is not running');
+    const configDir = await deviceConfigDir();
+    const kiln = startKiln(['supervise', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', 'firmware.toolchain=esphome-not-installed-here', '--set', 'supervisor.healthListen=127.0.0.1:0'], dataDir);
+    running.push(kiln);
+    await kiln.healthUrl();
+    const client = createFirmwareBusClient(bus);
+    const job = await client.compile('porch.yaml');
+    const done = await until(() => client.getJob(job.id), (j) => j.status === S.JOB_STATUS_FAILED);
+    expect(done.error).toMatch(/esphome toolchain not found/);
+    await bus.close();
+  });
+});

@@ -1,0 +1,70 @@
+import type { Bus } from '@kiln/bus';
+import * as pb from './gen/kiln/firmware/v1/firmware.js';
+import { callRpc, rpcMethod } from './rpc.js';
+
+/** Commands on `kiln.firmware.<command>` (upstream firmware/* names), events on `kiln.firmware.job.<event>`. */
+export const firmwareSubjects = {
+  command: (name: string) => `kiln.firmware.${name}`,
+  event: (name: FirmwareEventName) => `kiln.firmware.job.${name}`,
+  allEvents: 'kiln.firmware.job.>',
+} as const;
+
+export const FIRMWARE_EVENTS = ['queued', 'started', 'completed', 'failed', 'cancelled', 'progressed', 'output', 'cleared'] as const;
+export type FirmwareEventName = (typeof FIRMWARE_EVENTS)[number];
+
+const command = <Req, Res>(name: string, req: Parameters<typeof rpcMethod<Req, Res>>[1], res: Parameters<typeof rpcMethod<Req, Res>>[2]) =>
+  rpcMethod(firmwareSubjects.command(name), req, res);
+
+export const firmwareRpc = {
+  compile: command('compile', pb.CompileRequest, pb.JobResponse),
+  upload: command('upload', pb.UploadRequest, pb.JobResponse),
+  install: command('install', pb.InstallRequest, pb.InstallResponse),
+  installBulk: command('install_bulk', pb.InstallBulkRequest, pb.JobsResponse),
+  compileBulk: command('compile_bulk', pb.CompileBulkRequest, pb.JobsResponse),
+  clean: command('clean', pb.CleanRequest, pb.JobResponse),
+  resetBuildEnv: command('reset_build_env', pb.ResetBuildEnvRequest, pb.JobResponse),
+  cancel: command('cancel', pb.CancelRequest, pb.JobResponse),
+  clear: command('clear', pb.ClearRequest, pb.ClearResponse),
+  getJobs: command('get_jobs', pb.GetJobsRequest, pb.JobsResponse),
+  getJob: command('get_job', pb.GetJobRequest, pb.JobResponse),
+  getJobOutput: command('get_job_output', pb.GetJobOutputRequest, pb.GetJobOutputResponse),
+  queueStatus: command('queue_status', pb.QueueStatusRequest, pb.QueueStatus),
+} as const;
+
+/** The firmware service's contract: implemented in-process by the service, remotely by the bus client. */
+export interface FirmwareApi {
+  compile(configuration: string): Promise<pb.Job>;
+  upload(configuration: string, port: string): Promise<pb.Job>;
+  install(configuration: string, port: string): Promise<pb.InstallResponse>;
+  installBulk(items: ReadonlyArray<{ configuration: string; port: string }>): Promise<pb.Job[]>;
+  compileBulk(configurations: readonly string[]): Promise<pb.Job[]>;
+  clean(configuration: string): Promise<pb.Job>;
+  resetBuildEnv(): Promise<pb.Job>;
+  cancel(jobId: string): Promise<pb.Job>;
+  clear(): Promise<string[]>;
+  getJobs(): Promise<pb.Job[]>;
+  getJob(jobId: string): Promise<pb.Job>;
+  getJobOutput(jobId: string): Promise<pb.GetJobOutputResponse>;
+  queueStatus(): Promise<pb.QueueStatus>;
+}
+
+const job = (r: pb.JobResponse): pb.Job => r.job!;
+
+export function createFirmwareBusClient(bus: Bus, timeoutMs?: number): FirmwareApi {
+  const call = <Req, Res>(method: ReturnType<typeof rpcMethod<Req, Res>>, req: Req) => callRpc(bus, method, req, timeoutMs);
+  return {
+    compile: async (configuration) => job(await call(firmwareRpc.compile, { configuration })),
+    upload: async (configuration, port) => job(await call(firmwareRpc.upload, { configuration, port })),
+    install: (configuration, port) => call(firmwareRpc.install, { configuration, port }),
+    installBulk: async (items) => (await call(firmwareRpc.installBulk, { items: [...items] })).jobs,
+    compileBulk: async (configurations) => (await call(firmwareRpc.compileBulk, { configurations: [...configurations] })).jobs,
+    clean: async (configuration) => job(await call(firmwareRpc.clean, { configuration })),
+    resetBuildEnv: async () => job(await call(firmwareRpc.resetBuildEnv, {})),
+    cancel: async (jobId) => job(await call(firmwareRpc.cancel, { jobId })),
+    clear: async () => (await call(firmwareRpc.clear, {})).removedJobIds,
+    getJobs: async () => (await call(firmwareRpc.getJobs, {})).jobs,
+    getJob: async (jobId) => job(await call(firmwareRpc.getJob, { jobId })),
+    getJobOutput: (jobId) => call(firmwareRpc.getJobOutput, { jobId }),
+    queueStatus: () => call(firmwareRpc.queueStatus, {}),
+  };
+}

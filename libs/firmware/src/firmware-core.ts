@@ -1,0 +1,428 @@
+import { randomUUID } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import type { Bus } from '@kiln/bus';
+import { encode, firmwarePb as pb, firmwareSubjects, type FirmwareApi, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
+import { assertConfigurationName, assertSafeId, KilnError, notFound, type Clock } from '@kiln/core';
+import type { Logger } from '@kiln/logging';
+import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, type Job } from './jobs/job.js';
+import { JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
+import { BuildGate } from './lanes/build-gate.js';
+import { Lane } from './lanes/lane.js';
+import { MAX_OUTPUT_LINES_RETAINED, trimNotice } from './output/index.js';
+import { resolveBuildPaths } from './paths.js';
+import { JobStore } from './persistence/job-store.js';
+import type { FirmwareSettings } from './settings.js';
+import type { Toolchain } from './toolchain/index.js';
+
+export interface FirmwareCoreDeps {
+  dataDir: string;
+  configDir: string;
+  settings: FirmwareSettings;
+  toolchain: Toolchain;
+  logs: LogStoreApi;
+  bus: Bus;
+  logger: Logger;
+  clock: Clock;
+}
+
+const LIFECYCLE: Partial<Record<pb.JobStatus, { event: FirmwareEventName; codec: { encode(m: { job?: Job }): { finish(): Uint8Array } } }>> = {
+  [JobStatus.JOB_STATUS_QUEUED]: { event: 'queued', codec: pb.JobQueued },
+  [JobStatus.JOB_STATUS_RUNNING]: { event: 'started', codec: pb.JobStarted },
+  [JobStatus.JOB_STATUS_COMPLETED]: { event: 'completed', codec: pb.JobCompleted },
+  [JobStatus.JOB_STATUS_FAILED]: { event: 'failed', codec: pb.JobFailed },
+  [JobStatus.JOB_STATUS_CANCELLED]: { event: 'cancelled', codec: pb.JobCancelled },
+};
+
+/**
+ * The firmware lanes. Every state change follows one order: mutate, persist (await), announce.
+ * Scheduling is event driven: `pump()` runs after every change and starts what may start.
+ */
+export class FirmwareCore implements FirmwareApi {
+  private readonly jobs = new Map<string, Job>();
+  private readonly runs = new Map<string, JobRun>();
+  private readonly lanes: Record<pb.LaneName.LANE_NAME_COMPILE | pb.LaneName.LANE_NAME_UPLOAD, Lane>;
+  private readonly gate = new BuildGate(() => this.jobs.values());
+  private readonly store: JobStore;
+  /** Jobs that were running when the process stopped: their next run starts with a notice. */
+  private rerun = new Set<string>();
+  private stopped = false;
+
+  constructor(private readonly deps: FirmwareCoreDeps) {
+    this.lanes = {
+      [LaneName.LANE_NAME_COMPILE]: new Lane(LaneName.LANE_NAME_COMPILE, 1),
+      [LaneName.LANE_NAME_UPLOAD]: new Lane(LaneName.LANE_NAME_UPLOAD, deps.settings.uploadSlots),
+    };
+    this.store = new JobStore(deps.dataDir, () => [...this.jobs.values()], deps.logger);
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  get runningCount(): number {
+    return this.runs.size;
+  }
+
+  // ---- commands ------------------------------------------------------------------------------
+
+  async compile(configuration: string): Promise<Job> {
+    return (await this.enqueue([this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_COMPILE)]))[0]!;
+  }
+
+  async upload(configuration: string, port: string): Promise<Job> {
+    const job = this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_UPLOAD, { port: portArg(port) });
+    return (await this.enqueue([job]))[0]!;
+  }
+
+  /** COMPILE + dependent UPLOAD, created, placed, persisted and announced together. */
+  async install(configuration: string, port: string): Promise<pb.InstallResponse> {
+    const [compile, upload] = await this.enqueue(this.installChain(await this.configurationArg(configuration), portArg(port)));
+    return { compile, upload };
+  }
+
+  async installBulk(items: ReadonlyArray<{ configuration: string; port: string }>): Promise<Job[]> {
+    if (!Array.isArray(items) || items.length === 0) throw new KilnError('invalid_args', 'items: needs at least one {configuration, port}', { field: 'items', value: items });
+    const chains: Job[] = [];
+    for (const [i, item] of items.entries()) {
+      const configuration = await this.configurationArg(item.configuration, `items[${i}].configuration`);
+      chains.push(...this.installChain(configuration, portArg(item.port, `items[${i}].port`)));
+    }
+    return this.enqueue(chains);
+  }
+
+  async compileBulk(configurations: readonly string[]): Promise<Job[]> {
+    if (!Array.isArray(configurations) || configurations.length === 0) {
+      throw new KilnError('invalid_args', 'configurations: needs at least one configuration', { field: 'configurations', value: configurations });
+    }
+    const jobs: Job[] = [];
+    for (const [i, c] of configurations.entries()) jobs.push(this.newJob(await this.configurationArg(c, `configurations[${i}]`), JobType.JOB_TYPE_COMPILE));
+    return this.enqueue(jobs);
+  }
+
+  /** A clean is a request for a fresh build: it supersedes the device's in-flight chain. */
+  async clean(configuration: string): Promise<Job> {
+    return (await this.enqueue([this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_CLEAN)]))[0]!;
+  }
+
+  /** Wipes the whole build tree, so every active job on every lane is cancelled first. */
+  async resetBuildEnv(): Promise<Job> {
+    const job = this.newJob('', JobType.JOB_TYPE_RESET_BUILD_ENV);
+    const cancelled = this.cancelWhere(() => true, 'cancelled by reset_build_env');
+    return (await this.enqueue([job], cancelled))[0]!;
+  }
+
+  async cancel(jobId: string): Promise<Job> {
+    const job = this.jobArg(jobId);
+    if (isTerminal(job)) {
+      throw new KilnError('failed_precondition', `job ${jobId} is already ${statusName(job.status)}`, { job_id: jobId, status: statusName(job.status) });
+    }
+    const changed = this.cancelWhere((j) => j.id === jobId);
+    await this.commit(changed);
+    return job;
+  }
+
+  async clear(): Promise<string[]> {
+    const removed = [...this.jobs.values()].filter((j) => isTerminal(j) && !this.isNeeded(j)).map((j) => j.id);
+    for (const id of removed) this.jobs.delete(id);
+    await this.store.save();
+    this.publish('cleared', encode(pb.JobsCleared, { jobIds: removed }));
+    await this.deleteLogs(removed);
+    return removed;
+  }
+
+  async getJobs(): Promise<Job[]> {
+    return [...this.jobs.values()];
+  }
+
+  async getJob(jobId: string): Promise<Job> {
+    return this.jobArg(jobId);
+  }
+
+  /** A running job's view comes from memory; a finished job's from the log store (nothing kept in memory). */
+  async getJobOutput(jobId: string): Promise<pb.GetJobOutputResponse> {
+    const job = this.jobArg(jobId);
+    const run = this.runs.get(job.id);
+    if (run) return { jobId, lines: run.output.lines(), totalLines: run.output.totalAppended };
+    try {
+      const tail = await this.deps.logs.read(job.id, { tail: MAX_OUTPUT_LINES_RETAINED });
+      const elided = tail.lineCount - tail.lines.length;
+      return { jobId, lines: elided > 0 ? [trimNotice(elided), ...tail.lines] : tail.lines, totalLines: tail.lineCount };
+    } catch (err) {
+      if (err instanceof KilnError && err.code === 'not_found') return { jobId, lines: [], totalLines: 0 };
+      throw err;
+    }
+  }
+
+  async queueStatus(): Promise<pb.QueueStatus> {
+    return {
+      compile: this.lanes[LaneName.LANE_NAME_COMPILE].status(),
+      upload: this.lanes[LaneName.LANE_NAME_UPLOAD].status(),
+      held: [...this.jobs.values()].filter((j) => j.held && isActive(j)).length,
+    };
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  /**
+   * Load the history and resume: queued jobs go back on their lanes, a job that was running runs
+   * again (with a notice in its log), held uploads stay held, and dependents whose prerequisite is
+   * gone or did not complete are cancelled (and logged).
+   */
+  async restore(): Promise<void> {
+    const loaded = (await this.store.load()).sort((a, b) => a.createdAtMs - b.createdAtMs);
+    for (const job of loaded) this.jobs.set(job.id, job);
+    const rerun = new Set<string>();
+    for (const job of loaded) {
+      if (job.status === JobStatus.JOB_STATUS_RUNNING) {
+        job.status = JobStatus.JOB_STATUS_QUEUED;
+        job.progress = 0;
+        rerun.add(job.id);
+      }
+    }
+    for (const job of loaded) {
+      if (!isActive(job)) continue;
+      if (job.dependsOn) {
+        const prereq = this.jobs.get(job.dependsOn);
+        if (!prereq || (isTerminal(prereq) && prereq.status !== JobStatus.JOB_STATUS_COMPLETED)) {
+          this.deps.logger.warn({ jobId: job.id, dependsOn: job.dependsOn, prerequisite: prereq ? statusName(prereq.status) : 'missing' }, 'cancelling a restored job whose prerequisite did not complete');
+          this.finish(job, { status: JobStatus.JOB_STATUS_CANCELLED, error: PREREQUISITE_FAILED });
+          continue;
+        }
+        job.held = prereq.status !== JobStatus.JOB_STATUS_COMPLETED;
+      }
+      if (!job.held) this.lanes[laneOf(job)].enqueue(job.id);
+    }
+    this.rerun = rerun;
+    await this.store.save();
+    this.pump();
+  }
+
+  /** Stop every process; running jobs stay `running` on disk so the next start re-runs them. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.runs.values()].map((r) => r.abandon()));
+    await this.store.save();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private newJob(configuration: string, type: pb.JobType, extra: Partial<Job> = {}): Job {
+    return {
+      id: randomUUID(),
+      configuration,
+      type,
+      status: JobStatus.JOB_STATUS_QUEUED,
+      createdAtMs: this.deps.clock.now(),
+      startedAtMs: 0,
+      finishedAtMs: 0,
+      error: '',
+      port: '',
+      dependsOn: '',
+      source: pb.JobSource.JOB_SOURCE_LOCAL,
+      progress: 0,
+      newName: '',
+      lane: laneFor(type),
+      held: false,
+      ...extra,
+    };
+  }
+
+  private installChain(configuration: string, port: string): [Job, Job] {
+    const compile = this.newJob(configuration, JobType.JOB_TYPE_COMPILE);
+    const upload = this.newJob(configuration, JobType.JOB_TYPE_UPLOAD, { port, dependsOn: compile.id, held: true });
+    return [compile, upload];
+  }
+
+  /**
+   * Place new jobs atomically: supersede what they replace, put them on their lanes (held
+   * dependents off-lane), one persist, then announce all. `alsoChanged` are jobs already mutated
+   * by the caller (reset's cancellations) that go out in the same commit.
+   */
+  private async enqueue(jobs: Job[], alsoChanged: Job[] = []): Promise<Job[]> {
+    if (this.stopped) throw new KilnError('unavailable', 'the firmware service is stopping', {});
+    const incoming = new Set(jobs.map((j) => j.id));
+    const configurations = new Set(jobs.filter((j) => j.configuration).map((j) => j.configuration));
+    const superseded = this.cancelWhere((j) => configurations.has(j.configuration) && !incoming.has(j.id), SUPERSEDED);
+    for (const job of jobs) {
+      this.jobs.set(job.id, job);
+      if (!job.held) this.lanes[laneOf(job)].enqueue(job.id);
+    }
+    await this.commit([...alsoChanged, ...superseded, ...jobs]);
+    return jobs;
+  }
+
+  /**
+   * Cancel matching active jobs: queued ones at once (and their held dependents, cascading),
+   * running ones by terminating their process tree (their run ends cancelled). Returns the jobs
+   * whose state changed now; the caller commits them.
+   */
+  private cancelWhere(match: (job: Job) => boolean, reason = 'cancelled'): Job[] {
+    const changed: Job[] = [];
+    for (const job of [...this.jobs.values()]) {
+      if (!isActive(job) || !match(job)) continue;
+      const run = this.runs.get(job.id);
+      if (run) run.cancel(reason);
+      else {
+        this.finish(job, { status: JobStatus.JOB_STATUS_CANCELLED, error: reason });
+        changed.push(job, ...this.settleDependents(job));
+      }
+    }
+    return changed;
+  }
+
+  /** Release dependents of a completed job onto their lane, cancel those of a failed/cancelled one. */
+  private settleDependents(prereq: Job): Job[] {
+    const changed: Job[] = [];
+    for (const job of this.jobs.values()) {
+      if (job.dependsOn !== prereq.id || !isActive(job) || !job.held) continue;
+      if (prereq.status === JobStatus.JOB_STATUS_COMPLETED) {
+        job.held = false;
+        this.lanes[laneOf(job)].enqueue(job.id);
+      } else {
+        this.finish(job, { status: JobStatus.JOB_STATUS_CANCELLED, error: PREREQUISITE_FAILED });
+        changed.push(job, ...this.settleDependents(job));
+      }
+    }
+    return changed;
+  }
+
+  private finish(job: Job, outcome: RunOutcome): void {
+    job.status = outcome.status;
+    job.error = outcome.error;
+    if (outcome.exitCode !== undefined) job.exitCode = outcome.exitCode;
+    job.finishedAtMs = this.deps.clock.now();
+    job.held = false;
+    this.lanes[laneOf(job)].remove(job.id);
+  }
+
+  /** Persist, then announce each changed job's current state, then schedule. */
+  private async commit(changed: Job[]): Promise<void> {
+    const pruned = this.pruneHistory();
+    await this.store.save();
+    for (const job of new Set(changed)) {
+      const lifecycle = LIFECYCLE[job.status];
+      if (lifecycle) this.publish(lifecycle.event, lifecycle.codec.encode({ job }).finish());
+    }
+    if (pruned.length > 0) {
+      this.publish('cleared', encode(pb.JobsCleared, { jobIds: pruned }));
+      void this.deleteLogs(pruned);
+    }
+    this.pump();
+  }
+
+  /** Start whatever may start on each lane. */
+  private pump(): void {
+    if (this.stopped) return;
+    const compile = this.lanes[LaneName.LANE_NAME_COMPILE];
+    // The compile lane is FIFO: a clean/reset waiting for an upload holds the lane (it must run before later builds).
+    while (compile.free > 0 && compile.queue.length > 0) {
+      const job = this.jobs.get(compile.queue[0]!)!;
+      if (isMaintenance(job) && this.gate.maintenanceBlockedBy(job)) break;
+      compile.queue.shift();
+      this.start(job, compile);
+    }
+    const upload = this.lanes[LaneName.LANE_NAME_UPLOAD];
+    for (const id of [...upload.queue]) {
+      if (upload.free <= 0) break;
+      const job = this.jobs.get(id)!;
+      if (this.gate.uploadBlockedBy(job)) continue;
+      upload.queue.splice(upload.queue.indexOf(id), 1);
+      this.start(job, upload);
+    }
+  }
+
+  private start(job: Job, lane: Lane): void {
+    lane.running.add(job.id);
+    job.status = JobStatus.JOB_STATUS_RUNNING;
+    job.startedAtMs = this.deps.clock.now();
+    job.progress = 0;
+    const restarted = this.rerun.delete(job.id);
+    const run = new JobRun(job, { ...this.deps, configDir: this.deps.configDir, outputBatchMs: this.deps.settings.outputBatchMs }, restarted);
+    this.runs.set(job.id, run);
+    void (async () => {
+      await this.store.save();
+      this.publish('started', encode(pb.JobStarted, { job }));
+      const outcome = await run.run((progress) => {
+        job.progress = progress;
+        publishProgress(this.deps.bus, job);
+      });
+      if (this.stopped) return; // abandoned: stays `running` on disk and re-runs on restore
+      this.runs.delete(job.id);
+      run.output.release();
+      if (outcome.status === JobStatus.JOB_STATUS_COMPLETED) job.progress = 100;
+      this.finish(job, outcome);
+      await this.commit([job, ...this.settleDependents(job)]);
+    })().catch((err: unknown) => this.deps.logger.error({ err, jobId: job.id }, 'job bookkeeping failed'));
+  }
+
+  /**
+   * Bounded history: active jobs and prerequisites of active jobs always stay; of finished primary
+   * jobs the latest per (configuration, type) stays; of finished clean/reset jobs the latest few.
+   */
+  private pruneHistory(): string[] {
+    const newestFirst = [...this.jobs.values()].filter((j) => isTerminal(j) && !this.isNeeded(j)).sort((a, b) => b.createdAtMs - a.createdAtMs);
+    const seen = new Set<string>();
+    let maintenance = 0;
+    const pruned: string[] = [];
+    for (const job of newestFirst) {
+      const keep = isMaintenance(job) ? maintenance++ < this.deps.settings.keepMaintenanceJobs : !seen.has(`${job.configuration}\0${job.type}`);
+      seen.add(`${job.configuration}\0${job.type}`);
+      if (!keep) {
+        this.jobs.delete(job.id);
+        pruned.push(job.id);
+      }
+    }
+    return pruned;
+  }
+
+  private isNeeded(job: Job): boolean {
+    for (const other of this.jobs.values()) if (other.dependsOn === job.id && isActive(other)) return true;
+    return false;
+  }
+
+  private async deleteLogs(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      try {
+        await this.deps.logs.delete(id);
+      } catch (err) {
+        this.deps.logger.warn({ err, jobId: id }, 'could not delete a pruned job log');
+      }
+    }
+  }
+
+  private publish(event: FirmwareEventName, data: Uint8Array): void {
+    this.deps.bus.publish(firmwareSubjects.event(event), data);
+  }
+
+  private jobArg(jobId: string): Job {
+    assertSafeId('job_id', jobId);
+    const job = this.jobs.get(jobId);
+    if (!job) throw notFound('job_id', jobId);
+    return job;
+  }
+
+  /** Validated name of a configuration that exists in the config dir. */
+  private async configurationArg(value: unknown, field = 'configuration'): Promise<string> {
+    const configuration = assertConfigurationName(field, value);
+    try {
+      await access(resolveBuildPaths(this.deps.configDir, configuration).yaml);
+    } catch {
+      throw new KilnError('not_found', `unknown configuration ${JSON.stringify(configuration)}: no such file in ${this.deps.configDir}`, { [field]: configuration });
+    }
+    return configuration;
+  }
+}
+
+const SUPERSEDED = 'superseded by a newer job for this configuration';
+
+function laneOf(job: Job): pb.LaneName.LANE_NAME_COMPILE | pb.LaneName.LANE_NAME_UPLOAD {
+  return job.lane === LaneName.LANE_NAME_UPLOAD ? LaneName.LANE_NAME_UPLOAD : LaneName.LANE_NAME_COMPILE;
+}
+
+/** An upload target: a serial port, host name, IP or "OTA". */
+function portArg(value: unknown, field = 'port'): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 255 || /[\s\0]/.test(value) || value.startsWith('-')) {
+    throw new KilnError('invalid_args', `${field}: must be a serial port, host or "OTA" (got ${JSON.stringify(value)})`, { field, value });
+  }
+  return value;
+}

@@ -1,0 +1,130 @@
+import { mkdir, rm } from 'node:fs/promises';
+import type { Bus } from '@kiln/bus';
+import { encode, firmwarePb as pb, firmwareSubjects, type LogStoreApi } from '@kiln/contracts';
+import type { Logger } from '@kiln/logging';
+import { JobOutput, NO_ESPHOME_MODULE_HINT } from '../output/index.js';
+import { resolveBuildPaths } from '../paths.js';
+import { parseProgress, type Toolchain, type ToolchainAction, type ToolchainProcess } from '../toolchain/index.js';
+import { JobType, typeName, type Job } from './job.js';
+import { OutputPipe } from './output-pipe.js';
+
+export interface RunOutcome {
+  status: pb.JobStatus;
+  exitCode?: number;
+  error: string;
+}
+
+export interface RunnerDeps {
+  configDir: string;
+  toolchain: Toolchain;
+  logs: LogStoreApi;
+  bus: Bus;
+  logger: Logger;
+  outputBatchMs: number;
+}
+
+/**
+ * One running job: the child process (or, for reset_build_env, Kiln's own wipe), its output
+ * (capped in memory, every line to the log store), progress, and the outcome. Cancellation wins
+ * over failure: a job whose cancel was requested ends cancelled whatever its exit code.
+ */
+export class JobRun {
+  readonly output = new JobOutput();
+  private process: ToolchainProcess | undefined;
+  private cancelReason: string | undefined;
+  private progress = 0;
+
+  constructor(
+    readonly job: Job,
+    private readonly deps: RunnerDeps,
+    private readonly restartNotice: boolean,
+  ) {}
+
+  /** Ask the process tree to stop; the run then ends cancelled (with `reason` as its error). */
+  cancel(reason: string): void {
+    this.cancelReason ??= reason;
+    void this.process?.terminate();
+  }
+
+  /** Stop the process without deciding the job's fate (service stop: the job re-runs on restore). */
+  async abandon(): Promise<void> {
+    await this.process?.terminate();
+  }
+
+  async run(onProgress: (progress: number) => void): Promise<RunOutcome> {
+    const pipe = new OutputPipe(this.job.id, this.deps.logs, this.deps.bus, this.deps.outputBatchMs);
+    const emit = async (line: string): Promise<void> => {
+      this.output.append(line);
+      await pipe.push(line);
+    };
+    if (this.restartNotice) await emit('... [kiln restarted while this job was running; running it again]');
+    let outcome: RunOutcome;
+    try {
+      outcome = this.job.type === JobType.JOB_TYPE_RESET_BUILD_ENV ? await this.resetBuildEnv(emit) : await this.runToolchain(emit, onProgress);
+    } catch (err) {
+      outcome = { status: pb.JobStatus.JOB_STATUS_FAILED, error: (err as Error).message };
+    }
+    const logFailure = await pipe.close();
+    if (logFailure) this.deps.logger.warn({ jobId: this.job.id, err: logFailure }, 'job output could not be fully written to the log store');
+    if (this.cancelReason !== undefined) {
+      return { status: pb.JobStatus.JOB_STATUS_CANCELLED, ...(outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}), error: this.cancelReason };
+    }
+    return outcome;
+  }
+
+  private async runToolchain(emit: (line: string) => Promise<void>, onProgress: (p: number) => void): Promise<RunOutcome> {
+    const paths = resolveBuildPaths(this.deps.configDir, this.job.configuration);
+    const action = actionFor(this.job);
+    const progressKind = action.kind === 'upload' ? 'upload' : 'compile';
+    await mkdir(paths.dataDir, { recursive: true });
+    if (this.cancelReason !== undefined) return { status: pb.JobStatus.JOB_STATUS_CANCELLED, error: this.cancelReason };
+    const proc = this.deps.toolchain.run(action, paths.yaml, { dataDir: paths.dataDir, cwd: this.deps.configDir });
+    this.process = proc;
+    if (this.cancelReason !== undefined) void proc.terminate();
+    for await (const line of proc.lines) {
+      await emit(line);
+      const progress = parseProgress(line, progressKind);
+      if (progress !== undefined && Math.floor(progress) > this.progress) {
+        this.progress = Math.floor(progress);
+        onProgress(this.progress);
+      }
+    }
+    const exit = await proc.exited;
+    if (exit.error) return { status: pb.JobStatus.JOB_STATUS_FAILED, error: exit.error.message };
+    if (exit.exitCode === 0) return { status: pb.JobStatus.JOB_STATUS_COMPLETED, exitCode: 0, error: '' };
+    const error = this.output.verdicts.noEsphomeModule
+      ? NO_ESPHOME_MODULE_HINT
+      : exit.exitCode === null
+        ? `esphome ${typeName(this.job.type)} was killed by ${exit.signal ?? 'a signal'}`
+        : `esphome ${typeName(this.job.type)} exited with code ${exit.exitCode}`;
+    return { status: pb.JobStatus.JOB_STATUS_FAILED, ...(exit.exitCode === null ? {} : { exitCode: exit.exitCode }), error };
+  }
+
+  /** Kiln wipes the build tree itself: it works with any toolchain version, and the gate guarantees no upload reads it now. */
+  private async resetBuildEnv(emit: (line: string) => Promise<void>): Promise<RunOutcome> {
+    const { buildRoot } = resolveBuildPaths(this.deps.configDir, 'any.yaml');
+    await emit(`INFO Removing ${buildRoot}`);
+    await rm(buildRoot, { recursive: true, force: true });
+    await emit('INFO Build environment reset');
+    return { status: pb.JobStatus.JOB_STATUS_COMPLETED, exitCode: 0, error: '' };
+  }
+}
+
+function actionFor(job: Job): ToolchainAction {
+  switch (job.type) {
+    case JobType.JOB_TYPE_COMPILE:
+      return { kind: 'compile' };
+    case JobType.JOB_TYPE_UPLOAD:
+      return { kind: 'upload', port: job.port };
+    case JobType.JOB_TYPE_CLEAN:
+      return { kind: 'clean' };
+    case JobType.JOB_TYPE_INSTALL:
+      return { kind: 'run', port: job.port };
+    default:
+      throw new Error(`job type ${typeName(job.type)} cannot run on this toolchain`);
+  }
+}
+
+export function publishProgress(bus: Bus, job: Job): void {
+  bus.publish(firmwareSubjects.event('progressed'), encode(pb.JobProgressed, { jobId: job.id, configuration: job.configuration, progress: job.progress }));
+}

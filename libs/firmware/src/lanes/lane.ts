@@ -1,0 +1,33 @@
+import type { firmwarePb as pb } from '@kiln/contracts';
+
+/**
+ * One lane: a FIFO of queued job ids and the set running now, bounded by `slots`. The compile lane
+ * has one slot (a compile saturates the CPU); the upload lane as many as configured.
+ */
+export class Lane {
+  readonly queue: string[] = [];
+  readonly running = new Set<string>();
+
+  constructor(
+    readonly name: pb.LaneName,
+    readonly slots: number,
+  ) {}
+
+  get free(): number {
+    return this.slots - this.running.size;
+  }
+
+  enqueue(jobId: string): void {
+    if (!this.queue.includes(jobId)) this.queue.push(jobId);
+  }
+
+  remove(jobId: string): void {
+    const i = this.queue.indexOf(jobId);
+    if (i >= 0) this.queue.splice(i, 1);
+    this.running.delete(jobId);
+  }
+
+  status(): pb.LaneStatus {
+    return { lane: this.name, idle: this.running.size === 0 && this.queue.length === 0, runningJobIds: [...this.running], depth: this.queue.length, slots: this.slots };
+  }
+}

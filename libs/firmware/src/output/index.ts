@@ -1,0 +1,4 @@
+export * from './limits.js';
+export * from './notice.js';
+export * from './verdicts.js';
+export * from './job-output.js';

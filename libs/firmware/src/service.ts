@@ -1,0 +1,57 @@
+import { createLogStoreBusClient, firmwareRpc, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { disposeAll, systemClock } from '@kiln/core';
+import { FirmwareCore } from './firmware-core.js';
+import { firmwareSettingsSchema } from './settings.js';
+import { Toolchain } from './toolchain/index.js';
+
+export const FIRMWARE_SERVICE = 'firmware';
+
+export interface FirmwareService extends KilnService {
+  readonly core: FirmwareCore;
+}
+
+/** The firmware lanes as a service: commands on the bus, output to the log store over the bus. */
+export function createFirmwareService(deps: ServiceDeps): FirmwareService {
+  const settings = deps.config.section(FIRMWARE_SERVICE, firmwareSettingsSchema);
+  const toolchain = new Toolchain({ command: settings.toolchain.split(/\s+/), killGraceMs: settings.killGraceMs });
+  const core = new FirmwareCore({
+    dataDir: deps.config.core.dataDir,
+    configDir: deps.config.core.configDir,
+    settings,
+    toolchain,
+    logs: createLogStoreBusClient(deps.bus),
+    bus: deps.bus,
+    logger: deps.logger,
+    clock: systemClock,
+  });
+  let bindings: Disposable[] = [];
+  return {
+    name: FIRMWARE_SERVICE,
+    core,
+    async start() {
+      await core.restore();
+      bindings = [
+        serveRpc(deps.bus, firmwareRpc.compile, async (r) => ({ job: await core.compile(r.configuration) })),
+        serveRpc(deps.bus, firmwareRpc.upload, async (r) => ({ job: await core.upload(r.configuration, r.port) })),
+        serveRpc(deps.bus, firmwareRpc.install, (r) => core.install(r.configuration, r.port)),
+        serveRpc(deps.bus, firmwareRpc.installBulk, async (r) => ({ jobs: await core.installBulk(r.items) })),
+        serveRpc(deps.bus, firmwareRpc.compileBulk, async (r) => ({ jobs: await core.compileBulk(r.configurations) })),
+        serveRpc(deps.bus, firmwareRpc.clean, async (r) => ({ job: await core.clean(r.configuration) })),
+        serveRpc(deps.bus, firmwareRpc.resetBuildEnv, async () => ({ job: await core.resetBuildEnv() })),
+        serveRpc(deps.bus, firmwareRpc.cancel, async (r) => ({ job: await core.cancel(r.jobId) })),
+        serveRpc(deps.bus, firmwareRpc.clear, async () => ({ removedJobIds: await core.clear() })),
+        serveRpc(deps.bus, firmwareRpc.getJobs, async () => ({ jobs: await core.getJobs() })),
+        serveRpc(deps.bus, firmwareRpc.getJob, async (r) => ({ job: await core.getJob(r.jobId) })),
+        serveRpc(deps.bus, firmwareRpc.getJobOutput, (r) => core.getJobOutput(r.jobId)),
+        serveRpc(deps.bus, firmwareRpc.queueStatus, () => core.queueStatus()),
+      ];
+      deps.logger.info({ toolchain: settings.toolchain, configDir: deps.config.core.configDir }, 'firmware lanes ready');
+    },
+    async stop() {
+      disposeAll(bindings);
+      bindings = [];
+      await core.stop();
+    },
+    health: () => ({ ok: true, detail: { running: String(core.runningCount) } }),
+  };
+}
