@@ -331,21 +331,29 @@ export class FirmwareCore implements FirmwareApi {
     }
   }
 
+  /**
+   * The process starts at once; its `running` state is persisted before `started` is announced
+   * (and before any of its output or progress is), but the spawn does not wait for the disk.
+   */
   private start(job: Job, lane: Lane): void {
     lane.running.add(job.id);
     job.status = JobStatus.JOB_STATUS_RUNNING;
     job.startedAtMs = this.deps.clock.now();
     job.progress = 0;
     const restarted = this.rerun.delete(job.id);
-    const run = new JobRun(job, { ...this.deps, configDir: this.deps.configDir, outputBatchMs: this.deps.settings.outputBatchMs }, restarted);
+    let isAnnounced = false;
+    const announced = this.store.save().then(() => {
+      isAnnounced = true;
+      this.publish('started', encode(pb.JobStarted, { job }));
+    });
+    const run = new JobRun(job, { ...this.deps, outputBatchMs: this.deps.settings.outputBatchMs }, restarted, announced);
     this.runs.set(job.id, run);
     void (async () => {
-      await this.store.save();
-      this.publish('started', encode(pb.JobStarted, { job }));
       const outcome = await run.run((progress) => {
         job.progress = progress;
-        publishProgress(this.deps.bus, job);
+        if (isAnnounced) publishProgress(this.deps.bus, job);
       });
+      await announced;
       if (this.stopped) return; // abandoned: stays `running` on disk and re-runs on restore
       this.runs.delete(job.id);
       run.output.release();

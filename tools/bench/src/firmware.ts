@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { firmwarePb as pb } from '@kiln/contracts';
-import { MAX_OUTPUT_LINES_RETAINED } from '@kiln/firmware';
+import { MAX_OUTPUT_LINES_RETAINED, processAlive } from '@kiln/firmware';
 import { startBenchHost } from './firmware-host.js';
 import { KILN_NODE_FLAGS, mb, table } from './proc.js';
 
@@ -46,7 +46,7 @@ async function makespan(): Promise<void> {
         ['serial baseline (one install at a time)', seconds(serial), `${(serial / bound).toFixed(2)}x`],
       ]),
     );
-    console.log(`pipelined is ${((pipelined / bound - 1) * 100).toFixed(1)}% above the bound (target: within 10%), ${(serial / pipelined).toFixed(2)}x faster than serial`);
+    console.log(`pipelined is ${((pipelined / bound - 1) * 100).toFixed(1)}% above the bound (target: within 10%), ${(serial / pipelined).toFixed(2)}x faster than serial\n`);
   } finally {
     await host.close();
   }
@@ -97,7 +97,7 @@ async function floodWorker(): Promise<FloodResult> {
 }
 
 async function flood(): Promise<boolean> {
-  const child = spawn(process.execPath, [...KILN_NODE_FLAGS, fileURLToPath(import.meta.url), '--flood-worker'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...KILN_NODE_FLAGS, ...(process.env.BENCH_EXTRA_NODE_FLAGS ?? '').split(' ').filter(Boolean), fileURLToPath(import.meta.url), '--flood-worker'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -116,6 +116,7 @@ async function flood(): Promise<boolean> {
       ['kept output', `${r.keptLines} lines + notice: ${exact ? 'exactly the last 2000 + notice' : 'WRONG'}`],
     ]),
   );
+  console.log();
   return growthMb < FLOOD_RSS_CEILING_MB && exact;
 }
 
@@ -143,7 +144,7 @@ async function cancelLatency(): Promise<void> {
       let grandchild = 0;
       for (let k = 0; k < 500 && !grandchild; k++) {
         grandchild = Number(await readFile(pidFile, 'utf8').catch(() => '0'));
-        if (!grandchild || !alive(grandchild)) {
+        if (!grandchild || !processAlive(grandchild)) {
           grandchild = 0;
           await new Promise((r) => setTimeout(r, 10));
         }
@@ -151,7 +152,7 @@ async function cancelLatency(): Promise<void> {
       const t0 = process.hrtime.bigint();
       await host.core.cancel(job.id);
       await host.finished(job.id);
-      while (alive(grandchild)) await new Promise((r) => setTimeout(r, 1));
+      while (processAlive(grandchild)) await new Promise((r) => setTimeout(r, 1));
       running.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
     console.log(`cancel latency over ${CANCEL_RUNS} runs each`);
@@ -168,21 +169,15 @@ async function cancelLatency(): Promise<void> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+
+/** BENCH_FIRMWARE=makespan,flood,cancel picks sections (default: all). */
+const SECTIONS = new Set((process.env.BENCH_FIRMWARE ?? 'makespan,flood,cancel').split(','));
 
 export async function firmwareBenchmarks(): Promise<boolean> {
-  await makespan();
-  console.log();
-  const ok = await flood();
-  console.log();
-  await cancelLatency();
+  let ok = true;
+  if (SECTIONS.has('makespan')) await makespan();
+  if (SECTIONS.has('flood')) ok = (await flood()) && ok;
+  if (SECTIONS.has('cancel')) await cancelLatency();
   return ok;
 }
 

@@ -17,4 +17,4 @@ export function table(rows: string[][]): string {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The V8 flags apps/kiln/bin/kiln runs Kiln with; benchmark workers that stand in for Kiln use them too. */
-export const KILN_NODE_FLAGS = ['--max-semi-space-size=2'];
+export const KILN_NODE_FLAGS = ['--max-semi-space-size=2', '--optimize-for-size'];

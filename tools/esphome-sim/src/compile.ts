@@ -1,7 +1,7 @@
 import { writeFirmware, writeStorage, yamlSeed, type DevicePaths } from './artifacts.js';
 import type { DeviceConfig, Platform } from './config.js';
 import type { ResolvedKnobs } from './knobs.js';
-import { hangForever, line, sleep, write } from './out.js';
+import { hangForever, line, sleepUntilPhase, write } from './out.js';
 
 const PIO_PLATFORMS: Record<Platform, string> = {
   esp32: 'platformio/espressif32',
@@ -48,7 +48,7 @@ export async function compile(device: DeviceConfig, paths: DevicePaths, knobs: R
 
   await line('INFO Generating C++ source...');
   await writeStorage(device, paths);
-  await sleep(setupMs);
+  await sleepUntilPhase(setupMs);
   await line('INFO Compiling app...');
   await line(processingLine(device));
   await line(DASHES);
@@ -60,7 +60,7 @@ export async function compile(device: DeviceConfig, paths: DevicePaths, knobs: R
   for (let step = 1; step <= steps; step++) {
     if (knobs.hang === 'compile' && step === hangAt) await hangForever();
     if (knobs.failCompile && step === failAt) return compileFailure(device, startedAt);
-    await sleep(stepMs);
+    await sleepUntilPhase(setupMs + step * stepMs);
     const target =
       step === steps ? `Linking .pioenvs/${device.name}/firmware.elf` : `Compiling .pioenvs/${device.name}/${sourceName(sources, step - 1)}`;
     await line(`[${step}/${steps}] ${target}`);

@@ -5,7 +5,7 @@ import { helpText, parseArgs, UsageError, type Invocation } from './cliargs.js';
 import { compile } from './compile.js';
 import { ConfigError, dataDirFor, readDevice } from './config.js';
 import { knobsFor, KnobsError, loadKnobs, type KnobsFile, type ResolvedKnobs } from './knobs.js';
-import { errLine, exitQuietlyOnBrokenPipe, line } from './out.js';
+import { errLine, exitQuietlyOnBrokenPipe, line, startPhase } from './out.js';
 import { showConfig } from './show-config.js';
 import { upload } from './upload.js';
 import { BANNER, VERSION_LINE } from './version.js';
@@ -74,6 +74,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'run': {
       const compiled = await compile(device, paths, knobs);
       if (compiled !== 0) return compiled;
+      startPhase();
       const uploaded = await upload(device, paths, invocation.device ?? 'OTA', knobs);
       if (uploaded === 0 && !invocation.noLogs) await line('INFO esphome-sim: device logs are not simulated; exiting (pass --no-logs to skip this note)');
       return uploaded;

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { yamlSeed, type DevicePaths } from './artifacts.js';
 import type { DeviceConfig } from './config.js';
 import type { ResolvedKnobs } from './knobs.js';
-import { hangForever, line, sleep, write } from './out.js';
+import { hangForever, line, sleepUntilPhase, write } from './out.js';
 import { ESPHOME_VERSION } from './version.js';
 
 const APP_OFFSET = 0x10000;
@@ -54,7 +54,7 @@ async function esptool(device: DeviceConfig, _paths: DevicePaths, port: string, 
   const startedAt = Date.now();
   for (let block = 0; block < blocks; block++) {
     if (knobs.hang === 'upload' && block === Math.floor(blocks * 0.3)) await hangForever();
-    await sleep(knobs.uploadMs / blocks);
+    await sleepUntilPhase(((block + 1) * knobs.uploadMs) / blocks);
     const percent = Math.floor(((block + 1) / blocks) * 100);
     await line(`Writing at 0x${hex8(APP_OFFSET + Math.floor((block * size) / blocks))}... (${percent} %)`);
   }
@@ -90,7 +90,7 @@ async function ota(device: DeviceConfig, paths: DevicePaths, port: string, size:
   // esphome redraws one progress line with '\r'; each redraw is written (and so flushed) on its own.
   for (let update = 1; update <= OTA_UPDATES; update++) {
     if (knobs.hang === 'upload' && update === Math.floor(OTA_UPDATES * 0.3)) await hangForever();
-    await sleep(knobs.uploadMs / OTA_UPDATES);
+    await sleepUntilPhase((update * knobs.uploadMs) / OTA_UPDATES);
     const percent = Math.floor((update / OTA_UPDATES) * 100);
     const filled = Math.round((percent / 100) * OTA_BAR);
     const status = update === OTA_UPDATES ? 'Done...\r\n' : '';

@@ -38,6 +38,8 @@ export class JobRun {
     readonly job: Job,
     private readonly deps: RunnerDeps,
     private readonly restartNotice: boolean,
+    /** Resolves once `started` is announced: output events never go out before it. */
+    private readonly announced: Promise<void>,
   ) {}
 
   /** Ask the process tree to stop; the run then ends cancelled (with `reason` as its error). */
@@ -52,7 +54,7 @@ export class JobRun {
   }
 
   async run(onProgress: (progress: number) => void): Promise<RunOutcome> {
-    const pipe = new OutputPipe(this.job.id, this.deps.logs, this.deps.bus, this.deps.outputBatchMs);
+    const pipe = new OutputPipe(this.job.id, this.deps.logs, this.deps.bus, this.deps.outputBatchMs, this.announced);
     const emit = async (line: string): Promise<void> => {
       this.output.append(line);
       await pipe.push(line);

@@ -12,7 +12,7 @@ const BATCH_LINES = 500;
 export class OutputPipe {
   private batch: string[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private flushing: Promise<void>;
   private failure: unknown;
 
   constructor(
@@ -20,7 +20,11 @@ export class OutputPipe {
     private readonly logs: LogStoreApi,
     private readonly bus: Bus,
     private readonly batchMs: number,
-  ) {}
+    /** The first batch waits for this (the job's `started` announcement). */
+    after: Promise<void>,
+  ) {
+    this.flushing = after;
+  }
 
   push(line: string): Promise<void> | undefined {
     this.batch.push(line);

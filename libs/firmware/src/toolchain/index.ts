@@ -4,3 +4,4 @@ export { actionArgs } from './args.js';
 export { parseProgress } from './progress.js';
 export { MAX_LINE_CHARS, splitLines } from './lines.js';
 export { spawnError } from './spawn-error.js';
+export { processAlive } from './process-tree.js';

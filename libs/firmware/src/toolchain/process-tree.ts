@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 
 const POLL_MS = 25;
@@ -57,4 +58,20 @@ async function linuxGroupHasLiveMember(pgid: number): Promise<boolean> {
     if (Number(fields[2]) === pgid && state !== 'Z' && state !== 'X') return true;
   }
   return false;
+}
+
+/** kill(pid, 0) with a not-yet-reaped zombie counted as gone (see groupAlive). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !'ZX'.includes(stat.charAt(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
 }
