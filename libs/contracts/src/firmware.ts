@@ -23,6 +23,7 @@ export const firmwareRpc = {
   compileBulk: command('compile_bulk', pb.CompileBulkRequest, pb.JobsResponse),
   clean: command('clean', pb.CleanRequest, pb.JobResponse),
   resetBuildEnv: command('reset_build_env', pb.ResetBuildEnvRequest, pb.JobResponse),
+  rename: command('rename', pb.RenameRequest, pb.JobResponse),
   cancel: command('cancel', pb.CancelRequest, pb.JobResponse),
   clear: command('clear', pb.ClearRequest, pb.ClearResponse),
   getJobs: command('get_jobs', pb.GetJobsRequest, pb.JobsResponse),
@@ -40,6 +41,7 @@ export interface FirmwareApi {
   compileBulk(configurations: readonly string[]): Promise<pb.Job[]>;
   clean(configuration: string): Promise<pb.Job>;
   resetBuildEnv(): Promise<pb.Job>;
+  rename(configuration: string, newName: string): Promise<pb.Job>;
   cancel(jobId: string): Promise<pb.Job>;
   clear(): Promise<string[]>;
   getJobs(): Promise<pb.Job[]>;
@@ -60,6 +62,7 @@ export function createFirmwareBusClient(bus: Bus, timeoutMs?: number): FirmwareA
     compileBulk: async (configurations) => (await call(firmwareRpc.compileBulk, { configurations: [...configurations] })).jobs,
     clean: async (configuration) => job(await call(firmwareRpc.clean, { configuration })),
     resetBuildEnv: async () => job(await call(firmwareRpc.resetBuildEnv, {})),
+    rename: async (configuration, newName) => job(await call(firmwareRpc.rename, { configuration, newName })),
     cancel: async (jobId) => job(await call(firmwareRpc.cancel, { jobId })),
     clear: async () => (await call(firmwareRpc.clear, {})).removedJobIds,
     getJobs: async () => (await call(firmwareRpc.getJobs, {})).jobs,

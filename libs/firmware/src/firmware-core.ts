@@ -111,6 +111,19 @@ export class FirmwareCore implements FirmwareApi {
     return (await this.enqueue([job], cancelled))[0]!;
   }
 
+  /** esphome rename: `<new>.yaml` is written, built and flashed over the air; the old YAML goes on success. */
+  async rename(configuration: string, newName: string): Promise<Job> {
+    const from = await this.configurationArg(configuration);
+    if (typeof newName !== 'string' || !DEVICE_NAME.test(newName)) {
+      throw new KilnError('invalid_args', `new_name: must be 1-31 lowercase letters, digits or hyphens (got ${JSON.stringify(newName)})`, { field: 'new_name', value: newName });
+    }
+    const target = `${newName}.yaml`;
+    if (await exists(resolveBuildPaths(this.deps.configDir, target).yaml)) {
+      throw new KilnError('already_exists', `configuration ${target} already exists`, { new_name: newName });
+    }
+    return (await this.enqueue([this.newJob(from, JobType.JOB_TYPE_RENAME, { newName })]))[0]!;
+  }
+
   async cancel(jobId: string): Promise<Job> {
     const job = this.jobArg(jobId);
     if (isTerminal(job)) {
@@ -412,9 +425,7 @@ export class FirmwareCore implements FirmwareApi {
   /** Validated name of a configuration that exists in the config dir. */
   private async configurationArg(value: unknown, field = 'configuration'): Promise<string> {
     const configuration = assertConfigurationName(field, value);
-    try {
-      await access(resolveBuildPaths(this.deps.configDir, configuration).yaml);
-    } catch {
+    if (!(await exists(resolveBuildPaths(this.deps.configDir, configuration).yaml))) {
       throw new KilnError('not_found', `unknown configuration ${JSON.stringify(configuration)}: no such file in ${this.deps.configDir}`, { [field]: configuration });
     }
     return configuration;
@@ -422,6 +433,18 @@ export class FirmwareCore implements FirmwareApi {
 }
 
 const SUPERSEDED = 'superseded by a newer job for this configuration';
+
+/** esphome's device-name rule (names become host names). */
+const DEVICE_NAME = /^[a-z0-9-]{1,31}$/;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function laneOf(job: Job): pb.LaneName.LANE_NAME_COMPILE | pb.LaneName.LANE_NAME_UPLOAD {
   return job.lane === LaneName.LANE_NAME_UPLOAD ? LaneName.LANE_NAME_UPLOAD : LaneName.LANE_NAME_COMPILE;

@@ -38,6 +38,7 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
         serveRpc(deps.bus, firmwareRpc.compileBulk, async (r) => ({ jobs: await core.compileBulk(r.configurations) })),
         serveRpc(deps.bus, firmwareRpc.clean, async (r) => ({ job: await core.clean(r.configuration) })),
         serveRpc(deps.bus, firmwareRpc.resetBuildEnv, async () => ({ job: await core.resetBuildEnv() })),
+        serveRpc(deps.bus, firmwareRpc.rename, async (r) => ({ job: await core.rename(r.configuration, r.newName) })),
         serveRpc(deps.bus, firmwareRpc.cancel, async (r) => ({ job: await core.cancel(r.jobId) })),
         serveRpc(deps.bus, firmwareRpc.clear, async () => ({ removedJobIds: await core.clear() })),
         serveRpc(deps.bus, firmwareRpc.getJobs, async () => ({ jobs: await core.getJobs() })),

@@ -99,6 +99,26 @@ describe('supersede, clean and reset', () => {
   });
 });
 
+describe('rename', () => {
+  it('renames a device on the compile lane: new YAML built and flashed, old YAML gone', async () => {
+    const h = await start();
+    const job = await h.core.rename('dev-a.yaml', 'porch-light');
+    expect(job).toMatchObject({ type: 5, newName: 'porch-light', lane: 1 });
+    await h.waitFor(job.id, S.JOB_STATUS_COMPLETED);
+    expect(readFileSync(join(h.configDir, 'porch-light.yaml'), 'utf8')).toMatch(/name: porch-light/);
+    expect(existsSync(join(h.configDir, 'dev-a.yaml'))).toBe(false);
+    expect(existsSync(join(h.configDir, '.esphome/build/porch-light/.pioenvs/porch-light/firmware.bin'))).toBe(true);
+    expect(h.toolchain.started).toEqual([{ action: 'rename', configuration: 'dev-a.yaml' }]);
+  });
+
+  it('refuses a bad new name and an existing target, queueing nothing', async () => {
+    const h = await start();
+    await expect(h.core.rename('dev-a.yaml', 'Porch Light')).rejects.toMatchObject({ code: 'invalid_args', details: { field: 'new_name', value: 'Porch Light' } });
+    await expect(h.core.rename('dev-a.yaml', 'dev-b')).rejects.toMatchObject({ code: 'already_exists', details: { new_name: 'dev-b' } });
+    expect(await h.core.getJobs()).toEqual([]);
+  });
+});
+
 describe('cancel', () => {
   it('cancelling a queued job is persisted before the event announces it', async () => {
     const h = await start({ knobs: { default: { compileMs: 20_000 } } });

@@ -4,7 +4,8 @@ export type Invocation =
   | { command: 'help' }
   | { command: 'compile' | 'clean' | 'config'; config: string }
   | { command: 'upload'; config: string; device: string | undefined }
-  | { command: 'run'; config: string; device: string | undefined; noLogs: boolean };
+  | { command: 'run'; config: string; device: string | undefined; noLogs: boolean }
+  | { command: 'rename'; config: string; name: string };
 
 /** argparse-style failure: usage + message on stderr, exit code 2. */
 export class UsageError extends Error {
@@ -16,7 +17,7 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ['config', 'compile', 'upload', 'clean', 'run', 'version'] as const;
+export const COMMANDS = ['config', 'compile', 'upload', 'clean', 'run', 'rename', 'version'] as const;
 const MAIN_USAGE = 'usage: esphome [-h] [-v] [-q] [--version] command ...';
 const GLOBAL_FLAGS = new Set(['-v', '--verbose', '-q', '--quiet']);
 
@@ -39,7 +40,8 @@ export function parseArgs(argv: readonly string[]): Invocation {
   return parseSubcommand(command as Exclude<(typeof COMMANDS)[number], 'version'>, argv.slice(i + 1));
 }
 
-function parseSubcommand(command: 'config' | 'compile' | 'upload' | 'clean' | 'run', rest: readonly string[]): Invocation {
+function parseSubcommand(command: 'config' | 'compile' | 'upload' | 'clean' | 'run' | 'rename', rest: readonly string[]): Invocation {
+  if (command === 'rename') return parseRename(rest);
   const takesDevice = command === 'upload' || command === 'run';
   const usage = `usage: esphome ${command} [-h]${takesDevice ? ' [--device DEVICE]' : ''}${command === 'run' ? ' [--no-logs]' : ''} configuration [configuration ...]`;
   const fail = (message: string): never => {
@@ -73,6 +75,18 @@ function parseSubcommand(command: 'config' | 'compile' | 'upload' | 'clean' | 'r
   return { command, config };
 }
 
+/** `esphome rename <configuration> <name>`, as esphome takes it. */
+function parseRename(rest: readonly string[]): Invocation {
+  const usage = 'usage: esphome rename [-h] configuration name';
+  const positional = rest.filter((a) => !a.startsWith('-') || a === '-');
+  const flag = rest.find((a) => a.startsWith('-') && a !== '-');
+  if (flag !== undefined) throw new UsageError(usage, `esphome rename: error: unrecognized arguments: ${flag}`);
+  const [config, name, ...extra] = positional;
+  if (config === undefined || name === undefined) throw new UsageError(usage, 'esphome rename: error: the following arguments are required: configuration, name');
+  if (extra.length > 0) throw new UsageError(usage, `esphome rename: error: unrecognized arguments: ${extra.join(' ')}`);
+  return { command: 'rename', config, name };
+}
+
 export function helpText(): string {
   return [
     MAIN_USAGE,
@@ -85,6 +99,7 @@ export function helpText(): string {
     '  upload       Upload the compiled program (--device PORT|IP|OTA).',
     '  clean        Delete the build files of the configuration.',
     '  run          compile then upload (--device, --no-logs).',
+    '  rename       Rename the device: new YAML, compile, OTA upload, old YAML removed.',
     '  version      Print the version.',
   ].join('\n');
 }

@@ -7,6 +7,7 @@ import { ConfigError, dataDirFor, readDevice } from './config.js';
 import { knobsFor, KnobsError, loadKnobs, type KnobsFile, type ResolvedKnobs } from './knobs.js';
 import { errLine, exitQuietlyOnBrokenPipe, line, startPhase } from './out.js';
 import { showConfig } from './show-config.js';
+import { rename } from './rename.js';
 import { upload } from './upload.js';
 import { BANNER, VERSION_LINE } from './version.js';
 
@@ -71,6 +72,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return clean(device, paths);
     case 'config':
       return showConfig(device);
+    case 'rename':
+      return rename(device, invocation.name, knobs);
     case 'run': {
       const compiled = await compile(device, paths, knobs);
       if (compiled !== 0) return compiled;

@@ -122,6 +122,8 @@ function actionFor(job: Job): ToolchainAction {
       return { kind: 'clean' };
     case JobType.JOB_TYPE_INSTALL:
       return { kind: 'run', port: job.port };
+    case JobType.JOB_TYPE_RENAME:
+      return { kind: 'rename', newName: job.newName };
     default:
       throw new Error(`job type ${typeName(job.type)} cannot run on this toolchain`);
   }

@@ -18,6 +18,9 @@ export function actionArgs(action: ToolchainAction, configPath: string): string[
     case 'run':
       assertOperand('port', action.port);
       return ['run', '--device', action.port, '--no-logs', configPath];
+    case 'rename':
+      assertOperand('newName', action.newName);
+      return ['rename', configPath, action.newName];
   }
 }
 

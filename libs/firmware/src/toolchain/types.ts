@@ -14,7 +14,8 @@ export type ToolchainAction =
   | { kind: 'upload'; port: string }
   | { kind: 'clean' }
   | { kind: 'config' }
-  | { kind: 'run'; port: string };
+  | { kind: 'run'; port: string }
+  | { kind: 'rename'; newName: string };
 
 export interface ToolchainExit {
   exitCode: number | null;
