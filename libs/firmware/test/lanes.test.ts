@@ -41,6 +41,9 @@ describe('install chain', () => {
     const held = await h.waitFor(upload!.id, S.JOB_STATUS_CANCELLED);
     expect(held.error).toBe(PREREQ);
     expect(held.startedAtMs).toBe(0);
+    // The cascade is on disk too: a restart does not resurrect the upload.
+    const saved = JSON.parse(readFileSync(join(h.dataDir, 'firmware/jobs.json'), 'utf8')) as { jobs: Array<{ id: string; status: number; error: string }> };
+    expect(saved.jobs.find((j) => j.id === upload!.id)).toMatchObject({ status: S.JOB_STATUS_CANCELLED, error: PREREQ });
     await new Promise((r) => setTimeout(r, 200));
     expect(h.toolchain.started.map((s) => s.action)).toEqual(['compile']);
   });

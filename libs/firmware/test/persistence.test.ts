@@ -44,6 +44,22 @@ describe('restart restores the lanes', () => {
     expect(h.toolchain.started.filter((s) => s.action === 'upload')).toEqual([]);
   });
 
+  it('a persisted legacy install job still loads and runs as esphome run', async () => {
+    const h = await start();
+    const done = await h.core.compile('dev-b.yaml');
+    await h.waitFor(done.id, S.JOB_STATUS_COMPLETED);
+    await h.core.stop();
+    const path = join(h.dataDir, 'firmware/jobs.json');
+    const saved = JSON.parse(await readFile(path, 'utf8')) as { version: number; jobs: Array<Record<string, unknown>> };
+    saved.jobs.push({ ...saved.jobs[0], id: 'legacy-install', type: 6, lane: 1, status: 1, configuration: 'dev-a.yaml', port: 'OTA', startedAtMs: 0, finishedAtMs: 0, progress: 0 });
+    await writeFile(path, JSON.stringify(saved));
+    await h.restart();
+    const finished = await h.waitFor('legacy-install', S.JOB_STATUS_COMPLETED);
+    expect(finished.exitCode).toBe(0);
+    expect(h.toolchain.started.at(-1)).toEqual({ action: 'run', configuration: 'dev-a.yaml' });
+    expect((await h.logs.read('legacy-install')).lines.some((l) => l.includes('Successfully uploaded program'))).toBe(true);
+  });
+
   it('an unreadable history is moved aside, never overwritten, and the service starts empty', async () => {
     const h = await start();
     await h.core.stop();

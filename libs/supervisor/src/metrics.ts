@@ -1,8 +1,11 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
 /** Process-wide figures shared by every co-hosted service's heartbeat. */
+/** Sampling period of the delay histogram; each sample is period + delay, so the period is subtracted. */
+const RESOLUTION_MS = 20;
+
 export class ProcessMetrics {
-  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 
   constructor() {
     this.loopDelay.enable();
@@ -10,7 +13,7 @@ export class ProcessMetrics {
 
   /** p99 event-loop delay since the previous sample, in ms. */
   sample(): { eventLoopDelayP99Ms: number; heapUsedBytes: number; rssBytes: number } {
-    const p99 = this.loopDelay.count > 0 ? this.loopDelay.percentile(99) / 1e6 : 0;
+    const p99 = this.loopDelay.count > 0 ? Math.max(0, this.loopDelay.percentile(99) / 1e6 - RESOLUTION_MS) : 0;
     this.loopDelay.reset();
     const memory = process.memoryUsage();
     return { eventLoopDelayP99Ms: Math.round(p99 * 100) / 100, heapUsedBytes: memory.heapUsed, rssBytes: memory.rss };

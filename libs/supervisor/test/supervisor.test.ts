@@ -295,3 +295,27 @@ describe('misconfiguration', () => {
     expect(h.fatal).toHaveLength(1);
   });
 });
+
+describe('process metrics', () => {
+  it('reports event-loop delay beyond the sampling period, not the period itself', async () => {
+    const { ProcessMetrics } = await import('../src/metrics.js');
+    const metrics = new ProcessMetrics();
+    try {
+      metrics.sample();
+      await new Promise((r) => setTimeout(r, 300));
+      const idle = metrics.sample();
+      // An idle loop is late by a few ms at most; the 20 ms sampling period must not show up as delay.
+      expect(idle.eventLoopDelayP99Ms).toBeLessThan(15);
+      // (the first tick after a reset is not measured, so let the sampler tick once before blocking)
+      await new Promise((r) => setTimeout(r, 50));
+      const end = Date.now() + 120;
+      while (Date.now() < end) {
+        // block the loop
+      }
+      await new Promise((r) => setTimeout(r, 60));
+      expect(metrics.sample().eventLoopDelayP99Ms).toBeGreaterThan(80);
+    } finally {
+      metrics.close();
+    }
+  });
+});
