@@ -1,7 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInProcessBus, type Bus } from '@kiln/bus';
+import { afterEach } from 'vitest';
 import { loadConfig, v } from '@kiln/config';
 import { createLogStoreBusClient, firmwarePb as pb, firmwareSubjects, type LogStoreApi } from '@kiln/contracts';
 import { deferred, systemClock, type Deferred } from '@kiln/core';
@@ -148,3 +149,24 @@ export async function harness(options: HarnessOptions = {}): Promise<Harness> {
 }
 
 export const S = pb.JobStatus;
+
+/** A `start()` for a test file: every harness it makes is closed after each test. */
+export function harnessPerTest(): (options?: HarnessOptions) => Promise<Harness> {
+  const open: Harness[] = [];
+  afterEach(async () => {
+    for (const h of open.splice(0)) await h.close();
+  });
+  return async (options = {}) => {
+    const h = await harness(options);
+    open.push(h);
+    return h;
+  };
+}
+
+/** Rewrite the persisted job history (the service must be stopped), e.g. to plant a legacy or orphan job. */
+export async function editSavedJobs(h: Harness, edit: (jobs: Array<Record<string, unknown>>) => void): Promise<void> {
+  const path = join(h.dataDir, 'firmware/jobs.json');
+  const saved = JSON.parse(await readFile(path, 'utf8')) as { version: number; jobs: Array<Record<string, unknown>> };
+  edit(saved.jobs);
+  await writeFile(path, JSON.stringify(saved));
+}

@@ -1,19 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '@kiln/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isAlive } from './fixtures/toolchain/sim.js';
-import { harness, S, type Harness } from './harness.js';
+import { harnessPerTest, S, type Harness } from './harness.js';
 
-const open: Harness[] = [];
-async function start(options: Parameters<typeof harness>[0] = {}): Promise<Harness> {
-  const h = await harness(options);
-  open.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of open.splice(0)) await h.close();
-});
+const start = harnessPerTest();
 
 const PREREQ = 'prerequisite job did not complete successfully';
 const SUPERSEDED = 'superseded by a newer job for this configuration';

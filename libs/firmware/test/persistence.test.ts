@@ -3,18 +3,10 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import { harness, S, writeDevices, type Harness } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { editSavedJobs, harnessPerTest, S, writeDevices } from './harness.js';
 
-const open: Harness[] = [];
-async function start(options: Parameters<typeof harness>[0] = {}): Promise<Harness> {
-  const h = await harness(options);
-  open.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of open.splice(0)) await h.close();
-});
+const start = harnessPerTest();
 
 describe('restart restores the lanes', () => {
   it('a running compile re-runs with a notice in its log and its held upload stays held until it completes', async () => {
@@ -35,10 +27,7 @@ describe('restart restores the lanes', () => {
     const done = await h.core.compile('dev-b.yaml');
     await h.waitFor(done.id, S.JOB_STATUS_COMPLETED);
     await h.core.stop();
-    const path = join(h.dataDir, 'firmware/jobs.json');
-    const saved = JSON.parse(await readFile(path, 'utf8')) as { version: number; jobs: Array<Record<string, unknown>> };
-    saved.jobs.push({ ...saved.jobs[0], id: 'orphan-upload', type: 2, lane: 2, status: 1, held: true, dependsOn: 'vanished-compile', configuration: 'dev-a.yaml', port: 'OTA', finishedAtMs: 0 });
-    await writeFile(path, JSON.stringify(saved));
+    await editSavedJobs(h, (jobs) => jobs.push({ ...jobs[0], id: 'orphan-upload', type: 2, lane: 2, status: 1, held: true, dependsOn: 'vanished-compile', configuration: 'dev-a.yaml', port: 'OTA', finishedAtMs: 0 }));
     const core = await h.restart();
     expect(await core.getJob('orphan-upload')).toMatchObject({ status: S.JOB_STATUS_CANCELLED, error: 'prerequisite job did not complete successfully' });
     expect(h.toolchain.started.filter((s) => s.action === 'upload')).toEqual([]);
@@ -49,10 +38,7 @@ describe('restart restores the lanes', () => {
     const done = await h.core.compile('dev-b.yaml');
     await h.waitFor(done.id, S.JOB_STATUS_COMPLETED);
     await h.core.stop();
-    const path = join(h.dataDir, 'firmware/jobs.json');
-    const saved = JSON.parse(await readFile(path, 'utf8')) as { version: number; jobs: Array<Record<string, unknown>> };
-    saved.jobs.push({ ...saved.jobs[0], id: 'legacy-install', type: 6, lane: 1, status: 1, configuration: 'dev-a.yaml', port: 'OTA', startedAtMs: 0, finishedAtMs: 0, progress: 0 });
-    await writeFile(path, JSON.stringify(saved));
+    await editSavedJobs(h, (jobs) => jobs.push({ ...jobs[0], id: 'legacy-install', type: 6, lane: 1, status: 1, configuration: 'dev-a.yaml', port: 'OTA', startedAtMs: 0, finishedAtMs: 0, progress: 0 }));
     await h.restart();
     const finished = await h.waitFor('legacy-install', S.JOB_STATUS_COMPLETED);
     expect(finished.exitCode).toBe(0);
