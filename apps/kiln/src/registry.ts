@@ -17,6 +17,12 @@ export const serviceDefinitions: readonly ServiceDefinition[] = [
     description: 'compile and upload lanes, install chains (esphome toolchain)',
     load: async () => (await import('@kiln/firmware')).createFirmwareService,
   },
+  {
+    name: 'gateway',
+    dependsOn: ['firmware', 'logstore'],
+    description: 'HTTP + WebSocket API (upstream device-builder protocol)',
+    load: async () => (await import('@kiln/gateway')).createGatewayService,
+  },
 ];
 
 export const serviceNames = serviceDefinitions.map((d) => d.name);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const KILN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 /** Loopback ports picked by the OS, so parallel runs never collide. */
-export const EPHEMERAL = ['--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'logstore.grpcListen=127.0.0.1:0'];
+export const EPHEMERAL = ['--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'logstore.grpcListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0'];
 
 export interface Running {
   child: ChildProcess;

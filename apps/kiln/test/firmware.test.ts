@@ -49,7 +49,7 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promise<T>
 
 describe('firmware service in a real host (simulator toolchain, NATS)', () => {
   // NATS subjects are shared by every host on the server, so each test's hosts are the only firmware hosts running.
-  const common = (configDir: string) => ['--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, '--set', 'supervisor.healthListen=127.0.0.1:0'];
+  const common = (configDir: string) => ['--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0'];
 
   it('kiln supervise hosts the lanes: an install compiles and uploads, its log is in the log store', async ({ skip }) => {
     const bus = await natsOrSkip();
@@ -90,7 +90,7 @@ describe('firmware service in a real host (simulator toolchain, NATS)', () => {
     const bus = await natsOrSkip();
     if (!bus) return skip('NATS is not running');
     const configDir = await deviceConfigDir();
-    const kiln = startKiln(['supervise', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', 'firmware.toolchain=esphome-not-installed-here', '--set', 'supervisor.healthListen=127.0.0.1:0'], dataDir);
+    const kiln = startKiln(['supervise', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', 'firmware.toolchain=esphome-not-installed-here', '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0'], dataDir);
     running.push(kiln);
     await kiln.healthUrl();
     const client = createFirmwareBusClient(bus);

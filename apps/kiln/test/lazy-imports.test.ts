@@ -12,7 +12,7 @@ async function importsOf(extraArgs: string[]): Promise<string[]> {
   const { dir, cleanup } = await tempDataDir();
   const log = join(dir, 'imports.log');
   try {
-    const child = spawn(process.execPath, ['--import', recorder, KILN, 'supervise', '--data-dir', dir, '--set', 'supervisor.healthListen=127.0.0.1:0', ...extraArgs], {
+    const child = spawn(process.execPath, ['--import', recorder, KILN, 'supervise', '--data-dir', dir, '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0', ...extraArgs], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, HOME: dir, IMPORT_LOG: log },
     });

@@ -34,7 +34,11 @@ describe('kiln supervise (embedded default)', () => {
 
     const json = await runKiln(['status', '--data-dir', dataDir, '--json']);
     const [host] = JSON.parse(json.stdout) as Array<{ ready: boolean; services: Array<{ name: string; state: string; health: { detail: Record<string, string> } }> }>;
-    expect(host!.services).toEqual([expect.objectContaining({ name: 'logstore', state: 'running' }), expect.objectContaining({ name: 'firmware', state: 'running' })]);
+    expect(host!.services.map((x) => [x.name, x.state])).toEqual([
+      ['logstore', 'running'],
+      ['firmware', 'running'],
+      ['gateway', 'running'],
+    ]);
 
     // The log store is really there: reach it over its gRPC endpoint.
     const client = createLogStoreGrpcClient(host!.services[0]!.health.detail.grpc!);
@@ -85,7 +89,7 @@ describe('kiln supervise (embedded default)', () => {
 describe('bad input on the command line', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['unknown flag', ['supervise', '--colour'], /Unknown option '--colour'/],
-    ['unknown service', ['supervise', '--services', 'logstore,firmwre'], /services: unknown service; known: logstore, firmware \(got "firmwre"\)/],
+    ['unknown service', ['supervise', '--services', 'logstore,firmwre'], /services: unknown service; known: logstore, firmware, gateway \(got "firmwre"\)/],
     ['bad setting value', ['supervise', '--set', 'logstore.flushIntervalMs=soon'], /logstore\.flushIntervalMs = "soon" \(from flag --set logstore\.flushIntervalMs\)/],
     ['unknown setting section', ['supervise', '--set', 'logstor.x=1'], /unknown setting section\(s\): logstor/],
     ['malformed --set', ['supervise', '--set', 'novalue'], /--set takes key=value/],

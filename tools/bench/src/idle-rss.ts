@@ -47,7 +47,7 @@ async function measureBareNode(): Promise<{ rssKb: number; pssKb: number }> {
 
 async function measureSupervise(extraArgs: string[]): Promise<{ rssKb: number; pssKb: number }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'kiln-bench-idle-'));
-  const child = spawn(kiln, ['supervise', '--data-dir', dataDir, '--set', 'supervisor.healthListen=127.0.0.1:0', ...extraArgs], {
+  const child = spawn(kiln, ['supervise', '--data-dir', dataDir, '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, KILN_LOG_LEVEL: 'warn' },
   });

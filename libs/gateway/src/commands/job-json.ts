@@ -1,0 +1,39 @@
+import { firmwarePb as pb } from '@kiln/contracts';
+
+const TYPES: Record<number, string> = { 1: 'compile', 2: 'upload', 3: 'clean', 4: 'reset_build_env', 5: 'rename', 6: 'install' };
+const STATUSES: Record<number, string> = { 1: 'queued', 2: 'running', 3: 'completed', 4: 'failed', 5: 'cancelled' };
+const LANES: Record<number, string> = { 1: 'compile', 2: 'upload' };
+
+export type JobJson = ReturnType<typeof jobToJson>;
+
+/** A job as the WebSocket API shows it: upstream field names, string enums, ISO times. */
+export function jobToJson(job: pb.Job) {
+  const iso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null);
+  return {
+    id: job.id,
+    configuration: job.configuration,
+    type: TYPES[job.type] ?? 'unknown',
+    status: STATUSES[job.status] ?? 'unknown',
+    created_at: iso(job.createdAtMs),
+    started_at: iso(job.startedAtMs),
+    finished_at: iso(job.finishedAtMs),
+    exit_code: job.exitCode ?? null,
+    error: job.error || null,
+    port: job.port || null,
+    depends_on: job.dependsOn || null,
+    source: job.source === pb.JobSource.JOB_SOURCE_REMOTE ? 'remote' : 'local',
+    progress: job.progress,
+    new_name: job.newName || null,
+    lane: LANES[job.lane] ?? null,
+    held: job.held,
+  };
+}
+
+const RANK: Record<number, number> = { 1: 0, 2: 1, 3: 2, 4: 2, 5: 2 };
+
+/** Lifecycle order: an event older than what a snapshot already showed is stale and dropped. */
+export function statusRank(status: pb.JobStatus): number {
+  return RANK[status] ?? 0;
+}
+
+export const isTerminalStatus = (status: pb.JobStatus): boolean => statusRank(status) === 2;

@@ -1,0 +1,13 @@
+import { intSetting, listenSetting, v } from '@kiln/config';
+
+/** The `gateway` config section. */
+export const gatewaySettingsSchema = v.strictObject({
+  /** HTTP + WebSocket endpoint; ESPHome's dashboard port by default, loopback unless told otherwise. */
+  listen: listenSetting('127.0.0.1:6052'),
+  /** Largest client frame; bigger frames close the socket (a YAML config is far smaller). */
+  maxMessageBytes: intSetting(1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+  /** Per-stream live queue bound (the stream helper's capacity). */
+  streamCapacity: intSetting(4000, { min: 1, max: 1_000_000 }),
+});
+
+export type GatewaySettings = v.InferOutput<typeof gatewaySettingsSchema>;

@@ -1,0 +1,77 @@
+import { KilnError, type ErrorCode } from '@kiln/core';
+
+export type MessageId = number | string;
+
+export interface ClientFrame {
+  command: string;
+  message_id: MessageId;
+  args: Record<string, unknown>;
+}
+
+export type ServerFrame =
+  | { message_id: MessageId; result: unknown }
+  | { message_id: MessageId; event: string; data: unknown }
+  | { message_id: MessageId | null; error_code: ErrorCode; details: { message: string } & Record<string, unknown> }
+  | { event: 'server_info'; data: unknown };
+
+/**
+ * A client frame as the upstream protocol defines it: `{command, message_id, args}`. Anything else
+ * is `invalid_message`, with the message id echoed when one could be read so the client can match it.
+ */
+export function parseClientFrame(text: string): ClientFrame {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new KilnError('invalid_message', `frame is not JSON: ${(err as Error).message}`, { field: 'frame' });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new KilnError('invalid_message', 'frame must be a JSON object {command, message_id, args}', { field: 'frame' });
+  }
+  const frame = raw as Record<string, unknown>;
+  const id = frame['message_id'];
+  if (!(typeof id === 'number' && Number.isSafeInteger(id)) && !(typeof id === 'string' && id.length > 0 && id.length <= 128)) {
+    throw new KilnError('invalid_message', 'message_id must be an integer or a non-empty string of at most 128 characters', { field: 'message_id', value: truncate(id) });
+  }
+  const command = frame['command'];
+  if (typeof command !== 'string' || command.length === 0 || command.length > 128) {
+    throw withId(new KilnError('invalid_message', 'command must be a non-empty string', { field: 'command', value: truncate(command) }), id);
+  }
+  const args = frame['args'] ?? {};
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+    throw withId(new KilnError('invalid_args', 'args must be an object', { field: 'args', value: truncate(args) }), id);
+  }
+  return { command, message_id: id, args: args as Record<string, unknown> };
+}
+
+/** The error frame for any failure; unknown errors are internal_error without leaking internals. */
+export function errorFrame(messageId: MessageId | null, err: unknown): ServerFrame {
+  const error = err instanceof KilnError ? err : new KilnError('internal_error', 'internal error', {});
+  return { message_id: messageId, error_code: error.code, details: { message: error.message, ...safeDetails(error.details) } };
+}
+
+export class FrameError extends KilnError {
+  constructor(
+    readonly messageId: MessageId,
+    cause: KilnError,
+  ) {
+    super(cause.code, cause.message, cause.details);
+  }
+}
+
+function withId(err: KilnError, id: unknown): KilnError {
+  return typeof id === 'number' || typeof id === 'string' ? new FrameError(id, err) : err;
+}
+
+/** Bad values are echoed to help the client, but never at length. */
+function truncate(value: unknown): unknown {
+  if (typeof value === 'string') return value.length > 200 ? `${value.slice(0, 200)}…` : value;
+  if (typeof value === 'object' && value !== null) return JSON.stringify(value).slice(0, 200);
+  return value;
+}
+
+function safeDetails(details: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(details)) out[k] = truncate(v);
+  return out;
+}
