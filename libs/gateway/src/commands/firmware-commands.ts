@@ -87,7 +87,7 @@ export const firmwareCommands: Record<string, CommandHandler> = {
       capacity: ctx.streamCapacity,
       attach: (c) =>
         onFirmwareEvents(ctx.bus, (e) => {
-          if (e.kind === 'output' && e.jobId === jobId) c.push({ event: 'job_output', data: { job_id: jobId, lines: e.lines }, seq: e.firstSeq });
+          if (e.kind === 'output' && e.jobId === jobId) c.push({ event: 'job_output', data: { job_id: jobId, first_seq: e.firstSeq, lines: e.lines }, seq: e.firstSeq });
           else if (e.kind === 'progress' && e.jobId === jobId) c.push({ event: 'job_progress', data: { job_id: jobId, progress: e.progress } });
           else if (e.kind === 'lifecycle' && e.job.id === jobId) {
             if (isTerminalStatus(e.job.status)) {
@@ -146,10 +146,10 @@ function dedupe(
     try {
       for await (const item of inner) {
         if (item.seq !== undefined && 'event' in item) {
-          const data = item.data as { job_id: string; lines: string[] };
+          const data = item.data as { job_id: string; first_seq: number; lines: string[] };
           const skip = seen() - item.seq;
           if (skip >= data.lines.length) continue;
-          yield { event: item.event, data: skip > 0 ? { ...data, lines: data.lines.slice(skip) } : data };
+          yield { event: item.event, data: skip > 0 ? { ...data, first_seq: data.first_seq + skip, lines: data.lines.slice(skip) } : data };
           continue;
         }
         if (item.rank !== undefined && item.rank < rank()) continue;
