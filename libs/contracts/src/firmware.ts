@@ -30,7 +30,12 @@ export const firmwareRpc = {
   getJob: command('get_job', pb.GetJobRequest, pb.JobResponse),
   getJobOutput: command('get_job_output', pb.GetJobOutputRequest, pb.GetJobOutputResponse),
   queueStatus: command('queue_status', pb.QueueStatusRequest, pb.QueueStatus),
+  getBinaries: command('get_binaries', pb.GetBinariesRequest, pb.GetBinariesResponse),
+  readArtifact: command('read_artifact', pb.ReadArtifactRequest, pb.ReadArtifactResponse),
 } as const;
+
+/** Largest artifact chunk one bus reply carries. */
+export const ARTIFACT_CHUNK_BYTES = 256 * 1024;
 
 /** The firmware service's contract: implemented in-process by the service, remotely by the bus client. */
 export interface FirmwareApi {
@@ -48,6 +53,8 @@ export interface FirmwareApi {
   getJob(jobId: string): Promise<pb.Job>;
   getJobOutput(jobId: string): Promise<pb.GetJobOutputResponse>;
   queueStatus(): Promise<pb.QueueStatus>;
+  getBinaries(configuration: string): Promise<pb.Artifact[]>;
+  readArtifact(configuration: string, file: string, offset: number, length: number): Promise<pb.ReadArtifactResponse>;
 }
 
 const job = (r: pb.JobResponse): pb.Job => r.job!;
@@ -69,5 +76,7 @@ export function createFirmwareBusClient(bus: Bus, timeoutMs?: number): FirmwareA
     getJob: async (jobId) => job(await call(firmwareRpc.getJob, { jobId })),
     getJobOutput: (jobId) => call(firmwareRpc.getJobOutput, { jobId }),
     queueStatus: () => call(firmwareRpc.queueStatus, {}),
+    getBinaries: async (configuration) => (await call(firmwareRpc.getBinaries, { configuration })).artifacts,
+    readArtifact: (configuration, file, offset, length) => call(firmwareRpc.readArtifact, { configuration, file, offset, length }),
   };
 }

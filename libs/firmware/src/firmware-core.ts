@@ -6,6 +6,7 @@ import { assertConfigurationName, assertSafeId, KilnError, notFound, type Clock 
 import type { Logger } from '@kiln/logging';
 import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, type Job } from './jobs/job.js';
 import { JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
+import { listArtifacts, readArtifact } from './artifacts.js';
 import { BuildGate } from './lanes/build-gate.js';
 import { Lane } from './lanes/lane.js';
 import { MAX_OUTPUT_LINES_RETAINED, trimNotice } from './output/index.js';
@@ -164,6 +165,14 @@ export class FirmwareCore implements FirmwareApi {
       if (err instanceof KilnError && err.code === 'not_found') return { jobId, lines: [], totalLines: 0 };
       throw err;
     }
+  }
+
+  async getBinaries(configuration: string): Promise<pb.Artifact[]> {
+    return listArtifacts(this.deps.configDir, await this.configurationArg(configuration));
+  }
+
+  async readArtifact(configuration: string, file: string, offset: number, length: number): Promise<pb.ReadArtifactResponse> {
+    return readArtifact(this.deps.configDir, await this.configurationArg(configuration), file, offset, length);
   }
 
   async queueStatus(): Promise<pb.QueueStatus> {

@@ -45,6 +45,8 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
         serveRpc(deps.bus, firmwareRpc.getJob, async (r) => ({ job: await core.getJob(r.jobId) })),
         serveRpc(deps.bus, firmwareRpc.getJobOutput, (r) => core.getJobOutput(r.jobId)),
         serveRpc(deps.bus, firmwareRpc.queueStatus, () => core.queueStatus()),
+        serveRpc(deps.bus, firmwareRpc.getBinaries, async (r) => ({ configuration: r.configuration, artifacts: await core.getBinaries(r.configuration) })),
+        serveRpc(deps.bus, firmwareRpc.readArtifact, (r) => core.readArtifact(r.configuration, r.file, r.offset, r.length)),
       ];
       deps.logger.info({ toolchain: settings.toolchain, configDir: deps.config.core.configDir }, 'firmware lanes ready');
     },

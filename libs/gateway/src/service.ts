@@ -3,6 +3,7 @@ import { createFirmwareBusClient, type KilnService, type ServiceDeps } from '@ki
 import { devicesCommands } from './commands/devices-commands.js';
 import { firmwareCommands } from './commands/firmware-commands.js';
 import { DeviceRegistry } from './devices/index.js';
+import { DownloadTokens, serveDownload } from './download.js';
 import { systemCommands } from './commands/system-commands.js';
 import type { CommandHandler } from './commands/types.js';
 import { gatewaySettingsSchema } from './settings.js';
@@ -22,6 +23,7 @@ export function createGatewayService(deps: ServiceDeps): GatewayService {
   const firmware = createFirmwareBusClient(deps.bus);
   const commands: Record<string, CommandHandler> = { ...systemCommands, ...firmwareCommands, ...devicesCommands };
   const devices = new DeviceRegistry({ configDir: deps.config.core.configDir });
+  const downloads = new DownloadTokens();
   let server: GatewayServer | undefined;
   return {
     name: GATEWAY_SERVICE,
@@ -37,9 +39,15 @@ export function createGatewayService(deps: ServiceDeps): GatewayService {
         maxMessageBytes: settings.maxMessageBytes,
         commands,
         logger: deps.logger,
+        http: async (req, res) => {
+          if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://localhost').pathname !== '/api/firmware/download') return false;
+          await serveDownload(req, res, downloads, firmware);
+          return true;
+        },
         context: (port) => ({
           firmware,
           devices,
+          downloads,
           bus: deps.bus,
           streamCapacity: settings.streamCapacity,
           serverInfo: () => ({ kiln_version: KILN_VERSION, api: 'esphome-device-builder', port }),

@@ -201,3 +201,30 @@ describe('devices', () => {
     expect((await c.call('devices/get_config', { configuration: '../secrets.yaml' })).error_code).toBe('invalid_args');
   });
 });
+
+describe('artifact downloads', () => {
+  it('lists the built binaries, mints a single-use token and serves the bytes exactly', async () => {
+    const s = await stack({ knobs: { default: { compileMs: 100, steps: 3, firmwareBytes: 700_000 } } });
+    const c = await client(s);
+    expect(resultOf(await c.call('firmware/get_binaries', { configuration: 'kitchen.yaml' }))).toEqual({ configuration: 'kitchen.yaml', files: [] });
+    expect((await c.call('firmware/download_token', { configuration: 'kitchen.yaml', file: 'firmware.bin' })).error_code).toBe('not_found');
+    const job = resultOf(await c.call('firmware/compile', { configuration: 'kitchen.yaml' }));
+    await c.call('firmware/follow_job', { job_id: job.id });
+    const listed = resultOf(await c.call('firmware/get_binaries', { configuration: 'kitchen.yaml' })) as { files: Array<{ file: string; size: number }> };
+    expect(listed.files.map((f) => f.file)).toEqual(expect.arrayContaining(['firmware.bin', 'firmware.factory.bin', 'firmware.ota.bin']));
+    const minted = resultOf(await c.call('firmware/download_token', { configuration: 'kitchen.yaml', file: 'firmware.bin' })) as { token: string; url: string };
+    expect(minted.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const res = await fetch(`${s.gateway.server!.url}${minted.url}`);
+    expect(res.status).toBe(200);
+    const body = Buffer.from(await res.arrayBuffer());
+    const { readFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const onDisk = await readFile(join(s.configDir, '.esphome/build/kitchen/.pioenvs/kitchen/firmware.bin'));
+    expect(body.length).toBe(onDisk.length);
+    expect(body.equals(onDisk)).toBe(true);
+    // Single use: the same token is refused the second time, as is a made-up one.
+    expect((await fetch(`${s.gateway.server!.url}${minted.url}`)).status).toBe(403);
+    expect((await fetch(`${s.gateway.server!.url}/api/firmware/download?token=guess`)).status).toBe(403);
+    expect((await c.call('firmware/download_token', { configuration: 'kitchen.yaml', file: '../../secrets.yaml' })).error_code).toBe('not_found');
+  });
+});

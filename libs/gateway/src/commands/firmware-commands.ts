@@ -1,5 +1,7 @@
 import { asEventStream, firmwarePb as pb } from '@kiln/contracts';
+import { KilnError } from '@kiln/core';
 import { streamEvents, type EventStream } from '@kiln/streams';
+import { DOWNLOAD_TOKEN_TTL_MS } from '../download.js';
 import { arg, parseArgs, v } from './args.js';
 import { onFirmwareEvents } from './firmware-events.js';
 import { isTerminalStatus, jobToJson, statusRank } from './job-json.js';
@@ -72,6 +74,21 @@ export const firmwareCommands: Record<string, CommandHandler> = {
     const s = await ctx.firmware.queueStatus();
     const lane = (l: pb.LaneStatus | undefined) => ({ idle: l?.idle ?? true, running: l?.runningJobIds ?? [], depth: l?.depth ?? 0, slots: l?.slots ?? 0 });
     return result({ compile: lane(s.compile), upload: lane(s.upload), held: s.held });
+  },
+
+  'firmware/get_binaries': async (ctx, args) => {
+    const a = parseArgs(v.strictObject({ configuration: arg.configuration }), args);
+    const artifacts = await ctx.firmware.getBinaries(a.configuration);
+    return result({ configuration: a.configuration, files: artifacts.map((x) => ({ file: x.file, size: x.sizeBytes, modified_at: new Date(x.modifiedAtMs).toISOString() })) });
+  },
+  'firmware/download_token': async (ctx, args) => {
+    const a = parseArgs(v.strictObject({ configuration: arg.configuration, file: v.pipe(v.string('must be a string'), v.maxLength(128)) }), args);
+    const artifacts = await ctx.firmware.getBinaries(a.configuration);
+    if (!artifacts.some((x) => x.file === a.file)) {
+      throw new KilnError('not_found', `no artifact ${JSON.stringify(a.file)} for ${a.configuration} (build it first)`, { configuration: a.configuration, file: a.file });
+    }
+    const token = ctx.downloads.mint(a.configuration, a.file);
+    return result({ token, url: `/api/firmware/download?token=${token}`, expires_in: DOWNLOAD_TOKEN_TTL_MS / 1000 });
   },
 
   /**

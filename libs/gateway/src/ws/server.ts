@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { KilnError } from '@kiln/core';
@@ -20,6 +20,8 @@ export interface GatewayServerOptions {
   maxMessageBytes: number;
   commands: Readonly<Record<string, CommandHandler>>;
   context: (port: number) => CommandContext;
+  /** Extra HTTP routes; resolves true when it handled the request. */
+  http?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
   logger: Logger;
 }
 
@@ -28,6 +30,15 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
   const connections = new Set<Connection>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
   const server: Server = createServer((req, res) => {
+    void (options.http?.(req, res) ?? Promise.resolve(false)).then(
+      (handled) => handled || fallback(req, res),
+      (err: unknown) => {
+        options.logger.error({ err }, 'http route failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      },
+    );
+  });
+  const fallback = (req: IncomingMessage, res: ServerResponse): void => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method === 'GET' && path === '/') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
@@ -36,7 +47,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     }
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error_code: 'not_found', details: { message: `no route ${req.method} ${path}` } }));
-  });
+  };
   // Built once the port is bound (the server info names it); no socket is accepted before that.
   const bound: { context?: CommandContext } = {};
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

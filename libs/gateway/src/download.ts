@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ARTIFACT_CHUNK_BYTES, type FirmwareApi } from '@kiln/contracts';
+import { toKilnError } from '@kiln/core';
+
+/** A download token lives this long: long enough for a browser to follow the link, short enough to be useless if it leaks. */
+export const DOWNLOAD_TOKEN_TTL_MS = 60_000;
+
+interface Grant {
+  configuration: string;
+  file: string;
+  expiresAt: number;
+}
+
+/** Single-use, short-lived, unguessable (256 random bits) tokens for `GET /api/firmware/download`. */
+export class DownloadTokens {
+  private readonly grants = new Map<string, Grant>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  mint(configuration: string, file: string): string {
+    this.sweep();
+    const token = randomBytes(32).toString('base64url');
+    this.grants.set(token, { configuration, file, expiresAt: this.now() + DOWNLOAD_TOKEN_TTL_MS });
+    return token;
+  }
+
+  /** The grant, removed on first use; undefined when unknown, used or expired. */
+  consume(token: string): Grant | undefined {
+    const grant = this.grants.get(token);
+    this.grants.delete(token);
+    return grant && grant.expiresAt > this.now() ? grant : undefined;
+  }
+
+  get size(): number {
+    return this.grants.size;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [token, grant] of this.grants) if (grant.expiresAt <= now) this.grants.delete(token);
+  }
+}
+
+/** `GET /api/firmware/download?token=…`: streams the artifact in bus-sized chunks. */
+export async function serveDownload(req: IncomingMessage, res: ServerResponse, tokens: DownloadTokens, firmware: FirmwareApi): Promise<void> {
+  const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
+  const grant = token ? tokens.consume(token) : undefined;
+  if (!grant) {
+    res.writeHead(403, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error_code: 'not_authenticated', details: { message: 'download token is unknown, used or expired; ask for a new one with firmware/download_token' } }));
+    return;
+  }
+  try {
+    let chunk = await firmware.readArtifact(grant.configuration, grant.file, 0, ARTIFACT_CHUNK_BYTES);
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(chunk.totalSize),
+      'content-disposition': `attachment; filename="${grant.configuration.replace(/\.ya?ml$/, '')}-${grant.file}"`,
+      'cache-control': 'no-store',
+    });
+    let offset = 0;
+    for (;;) {
+      offset += chunk.data.length;
+      if (!res.write(chunk.data)) await new Promise((resolve) => res.once('drain', resolve));
+      if (chunk.eof || chunk.data.length === 0) break;
+      chunk = await firmware.readArtifact(grant.configuration, grant.file, offset, ARTIFACT_CHUNK_BYTES);
+    }
+    res.end();
+  } catch (err) {
+    const error = toKilnError(err);
+    if (res.headersSent) return void res.destroy(error);
+    res.writeHead(error.code === 'not_found' ? 404 : 500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error_code: error.code, details: { message: error.message } }));
+  }
+}
