@@ -7,6 +7,8 @@ export const HOST_FLAGS = {
   'config-dir': { type: 'string', path: 'configDir' },
   nats: { type: 'string', path: 'nats' },
   'log-level': { type: 'string', path: 'logLevel' },
+  // Prefer KILN_GATEWAY__PASSWORD or the config file: a flag is visible in the process list.
+  password: { type: 'string', path: 'gateway.password' },
 } as const;
 
 export interface ParsedHostArgs {
@@ -31,6 +33,7 @@ export function parseHostArgs(argv: string[]): ParsedHostArgs {
         'config-dir': { type: 'string' },
         nats: { type: 'string' },
         'log-level': { type: 'string' },
+        password: { type: 'string' },
         config: { type: 'string' },
         services: { type: 'string' },
         set: { type: 'string', multiple: true },

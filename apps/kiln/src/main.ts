@@ -9,7 +9,7 @@ import { serviceDefinitions, serviceNames } from './registry.js';
 const USAGE = `kiln — firmware build service for ESPHome fleets
 
 usage:
-  kiln supervise [--services a,b] [--nats URL] [--data-dir D] [--config-dir C] [--config FILE] [--set key=value]...
+  kiln supervise [--services a,b] [--nats URL] [--data-dir D] [--config-dir C] [--config FILE] [--password P] [--set key=value]...
       host services in one process (default: all; in-process bus unless --nats)
   kiln serve <service> --nats URL [...same flags]
       run one service alone over NATS

@@ -96,6 +96,7 @@ describe('bad input on the command line', () => {
     ['serve without NATS', ['serve', 'logstore'], /needs NATS: pass --nats/],
     ['bad NATS URL', ['supervise', '--nats', 'not a url'], /nats = "not a url" \(from flag --nats\)/],
     ['unknown command', ['frobnicate'], /unknown command "frobnicate"/],
+    ['a too-short password (never echoed)', ['supervise', '--password', 'short', ...EPHEMERAL], /gateway\.password = "<redacted>" \(from flag --password\): must be at least 8 characters/],
   ];
   it.each(cases)('%s is refused with a message naming it', async (_name, args, message) => {
     const { dir, cleanup: done } = await tempDataDir();

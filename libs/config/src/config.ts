@@ -125,10 +125,14 @@ function valueAt(root: unknown, path: string[]): unknown {
   return node;
 }
 
+/** Secrets are never echoed back in an error (they end up in logs and terminals). */
+const SECRET_SETTING = /password|secret|token|psk/i;
+
 function configError(path: string, value: unknown, source: ReturnType<typeof originOf>, reason: string): KilnError {
-  return new KilnError('invalid_args', `setting ${path} = ${JSON.stringify(value)} (from ${describeSource(source)}): ${reason}`, {
+  const shown = SECRET_SETTING.test(path) ? '<redacted>' : value;
+  return new KilnError('invalid_args', `setting ${path} = ${JSON.stringify(shown)} (from ${describeSource(source)}): ${reason}`, {
     field: path,
-    value,
+    value: shown,
     source: describeSource(source),
   });
 }

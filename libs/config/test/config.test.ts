@@ -83,6 +83,20 @@ describe('bad values name the setting, the value and where it came from', () => 
     expect((err as KilnError).message).toMatch(message);
   });
 
+  it('never echoes a secret setting in the error', async () => {
+    const schema = v.strictObject({ password: v.optional(v.pipe(v.string(), v.minLength(8, 'must be at least 8 characters'))) });
+    const config = await loadConfig({ env: { HOME: '/h' }, flags: [{ path: 'gateway.password', value: 'hunter2', flag: '--password' }] });
+    const err = (() => {
+      try {
+        config.section('gateway', schema);
+      } catch (e) {
+        return e as KilnError;
+      }
+    })();
+    expect(err?.message).toBe('setting gateway.password = "<redacted>" (from flag --password): must be at least 8 characters');
+    expect(JSON.stringify(err?.details)).not.toContain('hunter2');
+  });
+
   it('a config file that is not JSON names the file', async () => {
     const file = await tempFile('{ dataDir: ');
     await expect(loadConfig({ configFile: file, env: { HOME: '/h' } })).rejects.toThrow(new RegExp(`config file ${file} is not valid JSON`));

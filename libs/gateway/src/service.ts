@@ -1,5 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { createFirmwareBusClient, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { Authenticator } from './auth.js';
+import { authCommands } from './commands/auth-commands.js';
 import { devicesCommands } from './commands/devices-commands.js';
 import { firmwareCommands } from './commands/firmware-commands.js';
 import { DeviceRegistry } from './devices/index.js';
@@ -21,9 +23,10 @@ export interface GatewayService extends KilnService {
 export function createGatewayService(deps: ServiceDeps): GatewayService {
   const settings = deps.config.section(GATEWAY_SERVICE, gatewaySettingsSchema);
   const firmware = createFirmwareBusClient(deps.bus);
-  const commands: Record<string, CommandHandler> = { ...systemCommands, ...firmwareCommands, ...devicesCommands };
+  const commands: Record<string, CommandHandler> = { ...authCommands, ...systemCommands, ...firmwareCommands, ...devicesCommands };
   const devices = new DeviceRegistry({ configDir: deps.config.core.configDir });
   const downloads = new DownloadTokens();
+  const auth = new Authenticator(settings.username, settings.password);
   let server: GatewayServer | undefined;
   return {
     name: GATEWAY_SERVICE,
@@ -48,12 +51,13 @@ export function createGatewayService(deps: ServiceDeps): GatewayService {
           firmware,
           devices,
           downloads,
+          auth,
           bus: deps.bus,
           streamCapacity: settings.streamCapacity,
           serverInfo: () => ({ kiln_version: KILN_VERSION, api: 'esphome-device-builder', port }),
         }),
       });
-      deps.logger.info({ url: server.url }, 'gateway listening (WebSocket API on /ws)');
+      deps.logger.info({ url: server.url, login: auth.required ? 'password' : 'none' }, 'gateway listening (WebSocket API on /ws)');
     },
     async stop() {
       await server?.close();

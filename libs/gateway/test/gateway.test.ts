@@ -228,3 +228,36 @@ describe('artifact downloads', () => {
     expect((await c.call('firmware/download_token', { configuration: 'kitchen.yaml', file: '../../secrets.yaml' })).error_code).toBe('not_found');
   });
 });
+
+describe('login', () => {
+  it('with a password set, nothing but auth/login works until a connection logs in; tokens resume and logout revokes', async () => {
+    const s = await stack({ settings: { 'gateway.password': 'correct horse battery' } });
+    const c = await client(s);
+    const refused = await c.call('firmware/get_jobs');
+    expect(refused).toMatchObject({ error_code: 'not_authenticated', details: { command: 'firmware/get_jobs' } });
+    expect((await c.call('auth/login', { username: 'admin', password: 'wrong password!' })).error_code).toBe('not_authenticated');
+    expect((await c.call('auth/login', { username: 'root', password: 'correct horse battery' })).error_code).toBe('not_authenticated');
+    expect((await c.call('auth/login', { password: 5 })).error_code).toBe('invalid_args');
+    const login = resultOf(await c.call('auth/login', { username: 'admin', password: 'correct horse battery' }));
+    expect(login).toMatchObject({ authenticated: true, token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(resultOf(await c.call('firmware/get_jobs'))).toEqual([]);
+
+    const second = await client(s);
+    expect((await second.call('devices/list')).error_code).toBe('not_authenticated');
+    expect(resultOf(await second.call('auth/login', { token: login.token }))).toMatchObject({ authenticated: true });
+    expect((await second.call('devices/list')).result).toBeDefined();
+
+    expect(resultOf(await c.call('auth/logout'))).toEqual({ logged_out: true });
+    expect((await c.closed).code).toBe(1000);
+    // The token is revoked for every connection that used it.
+    expect((await second.call('devices/list')).error_code).toBe('not_authenticated');
+    const third = await client(s);
+    expect((await third.call('auth/login', { token: login.token })).error_code).toBe('not_authenticated');
+  });
+
+  it('without a password every connection is trusted and auth/login says so', async () => {
+    const s = await stack();
+    const c = await client(s);
+    expect(resultOf(await c.call('auth/login', { password: 'anything' }))).toEqual({ authenticated: true, required: false });
+  });
+});

@@ -2,6 +2,7 @@ import type { Bus } from '@kiln/bus';
 import type { FirmwareApi } from '@kiln/contracts';
 import type { EventStream } from '@kiln/streams';
 import type { DeviceRegistry } from '../devices/index.js';
+import type { Authenticator } from '../auth.js';
 import type { DownloadTokens } from '../download.js';
 
 /** One item a stream command sends: an event frame, or the final result that ends the stream. */
@@ -13,9 +14,18 @@ export interface CommandContext {
   firmware: FirmwareApi;
   devices: DeviceRegistry;
   downloads: DownloadTokens;
+  auth: Authenticator;
   bus: Bus;
   streamCapacity: number;
   serverInfo(): Record<string, unknown>;
 }
 
-export type CommandHandler = (ctx: CommandContext, args: Record<string, unknown>) => Promise<CommandOutcome>;
+/** Per-connection state a command may read or change (login). */
+export interface Session {
+  authenticated: boolean;
+  token: string | undefined;
+  /** Ask the connection to close after the reply (auth/logout). */
+  closeAfterReply: boolean;
+}
+
+export type CommandHandler = (ctx: CommandContext, args: Record<string, unknown>, session: Session) => Promise<CommandOutcome>;

@@ -2,7 +2,8 @@ import type { Logger } from '@kiln/logging';
 import { KilnError } from '@kiln/core';
 import { StreamBackpressureError, type EventStream } from '@kiln/streams';
 import { WebSocket, type RawData } from 'ws';
-import type { CommandContext, CommandHandler, StreamItem } from '../commands/types.js';
+import { OPEN_COMMANDS } from '../commands/auth-commands.js';
+import type { CommandContext, CommandHandler, Session, StreamItem } from '../commands/types.js';
 import { errorFrame, FrameError, parseClientFrame, type MessageId, type ServerFrame } from './protocol.js';
 
 /** Close code for a client that fell too far behind a fail-closed stream: reconnect and resync. */
@@ -14,6 +15,7 @@ export const CLOSE_BACKPRESSURE = 1013;
  */
 export class Connection {
   private readonly streams = new Map<MessageId, EventStream<StreamItem>>();
+  private readonly session: Session;
 
   constructor(
     private readonly ws: WebSocket,
@@ -21,6 +23,7 @@ export class Connection {
     private readonly ctx: CommandContext,
     private readonly logger: Logger,
   ) {
+    this.session = { authenticated: !ctx.auth.required, token: undefined, closeAfterReply: false };
     ws.on('message', (data, isBinary) => void this.onMessage(data, isBinary));
     ws.on('close', () => this.releaseAll());
     ws.on('error', (err) => this.logger.debug({ err }, 'websocket error'));
@@ -42,13 +45,21 @@ export class Connection {
     }
     const { command, message_id: id, args } = frame;
     try {
+      if (!this.session.authenticated && !OPEN_COMMANDS.has(command)) {
+        throw new KilnError('not_authenticated', 'log in first (auth/login)', { command: command.slice(0, 128) });
+      }
+      if (this.session.authenticated && this.session.token && !this.ctx.auth.valid(this.session.token)) {
+        this.session.authenticated = false;
+        throw new KilnError('not_authenticated', 'session expired; log in again (auth/login)', {});
+      }
       if (command === 'stop_stream') return void (await this.send({ message_id: id, result: { stopped: this.stop(args['message_id']) } }));
       const handler = this.commands[command];
       if (!handler) throw new KilnError('unknown_command', `unknown command ${JSON.stringify(command.slice(0, 128))}`, { command: command.slice(0, 128) });
       if (this.streams.has(id)) throw new KilnError('invalid_message', `message_id ${JSON.stringify(id)} is already in use by a stream`, { field: 'message_id', value: id });
-      const outcome = await handler(this.ctx, args);
+      const outcome = await handler(this.ctx, args, this.session);
       if ('result' in outcome) await this.send({ message_id: id, result: outcome.result });
       else await this.runStream(id, outcome.stream);
+      if (this.session.closeAfterReply) this.ws.close(1000, 'logged out');
     } catch (err) {
       if (!(err instanceof KilnError)) this.logger.error({ err, command }, 'command failed');
       await this.send(errorFrame(id, err));
