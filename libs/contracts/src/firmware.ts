@@ -48,7 +48,8 @@ export interface FirmwareApi {
   resetBuildEnv(): Promise<pb.Job>;
   rename(configuration: string, newName: string): Promise<pb.Job>;
   cancel(jobId: string): Promise<pb.Job>;
-  clear(): Promise<string[]>;
+  /** Remove finished jobs (only those with `status`, when given) and their logs. */
+  clear(status?: pb.JobStatus): Promise<string[]>;
   getJobs(): Promise<pb.Job[]>;
   getJob(jobId: string): Promise<pb.Job>;
   getJobOutput(jobId: string): Promise<pb.GetJobOutputResponse>;
@@ -71,7 +72,7 @@ export function createFirmwareBusClient(bus: Bus, timeoutMs?: number): FirmwareA
     resetBuildEnv: async () => job(await call(firmwareRpc.resetBuildEnv, {})),
     rename: async (configuration, newName) => job(await call(firmwareRpc.rename, { configuration, newName })),
     cancel: async (jobId) => job(await call(firmwareRpc.cancel, { jobId })),
-    clear: async () => (await call(firmwareRpc.clear, {})).removedJobIds,
+    clear: async (status) => (await call(firmwareRpc.clear, { status: status ?? pb.JobStatus.JOB_STATUS_UNSPECIFIED })).removedJobIds,
     getJobs: async () => (await call(firmwareRpc.getJobs, {})).jobs,
     getJob: async (jobId) => job(await call(firmwareRpc.getJob, { jobId })),
     getJobOutput: (jobId) => call(firmwareRpc.getJobOutput, { jobId }),

@@ -135,8 +135,9 @@ export class FirmwareCore implements FirmwareApi {
     return job;
   }
 
-  async clear(): Promise<string[]> {
-    const removed = [...this.jobs.values()].filter((j) => isTerminal(j) && !this.isNeeded(j)).map((j) => j.id);
+  async clear(status?: pb.JobStatus): Promise<string[]> {
+    const wanted = status || undefined;
+    const removed = [...this.jobs.values()].filter((j) => isTerminal(j) && !this.isNeeded(j) && (wanted === undefined || j.status === wanted)).map((j) => j.id);
     for (const id of removed) this.jobs.delete(id);
     await this.store.save();
     this.publish('cleared', encode(pb.JobsCleared, { jobIds: removed }));

@@ -40,7 +40,7 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
         serveRpc(deps.bus, firmwareRpc.resetBuildEnv, async () => ({ job: await core.resetBuildEnv() })),
         serveRpc(deps.bus, firmwareRpc.rename, async (r) => ({ job: await core.rename(r.configuration, r.newName) })),
         serveRpc(deps.bus, firmwareRpc.cancel, async (r) => ({ job: await core.cancel(r.jobId) })),
-        serveRpc(deps.bus, firmwareRpc.clear, async () => ({ removedJobIds: await core.clear() })),
+        serveRpc(deps.bus, firmwareRpc.clear, async (r) => ({ removedJobIds: await core.clear(r.status) })),
         serveRpc(deps.bus, firmwareRpc.getJobs, async () => ({ jobs: await core.getJobs() })),
         serveRpc(deps.bus, firmwareRpc.getJob, async (r) => ({ job: await core.getJob(r.jobId) })),
         serveRpc(deps.bus, firmwareRpc.getJobOutput, (r) => core.getJobOutput(r.jobId)),

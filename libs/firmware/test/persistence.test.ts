@@ -124,6 +124,16 @@ describe('history and output', () => {
     expect([...seen].sort((a, b) => a - b)).toEqual(seen);
   });
 
+  it('clear with a status removes only finished jobs with that status', async () => {
+    const h = await start({ knobs: { devices: { 'dev-b': { failCompile: true } } } });
+    const ok = await h.core.compile('dev-a.yaml');
+    const bad = await h.core.compile('dev-b.yaml');
+    await h.waitFor(ok.id, S.JOB_STATUS_COMPLETED);
+    await h.waitFor(bad.id, S.JOB_STATUS_FAILED);
+    expect(await h.core.clear(S.JOB_STATUS_FAILED)).toEqual([bad.id]);
+    expect((await h.core.getJobs()).map((j) => j.id)).toEqual([ok.id]);
+  });
+
   it('clear removes finished jobs and their logs but never an active one', async () => {
     const h = await start({ knobs: { devices: { 'dev-b': { compileMs: 20_000 } } } });
     const done = await h.core.compile('dev-a.yaml');

@@ -94,13 +94,19 @@ export class LogStore implements LogStoreApi {
     const log = opening ? await opening : undefined;
     const { lineCount, bytes } = log ? { lineCount: log.committedLines, bytes: log.committedBytes } : await this.closedInfo(jobId, path);
     const closed = log === undefined;
-    if (tail > 0) {
-      const lines = await readTail(path, Math.min(tail, lineCount), bytes, maxBytes);
-      return { jobId, firstSeq: lineCount - lines.length, lines, lineCount, closed };
+    try {
+      if (tail > 0) {
+        const lines = await readTail(path, Math.min(tail, lineCount), bytes, maxBytes);
+        return { jobId, firstSeq: lineCount - lines.length, lines, lineCount, closed };
+      }
+      if (offset >= lineCount) return { jobId, firstSeq: offset, lines: [], lineCount, closed };
+      const window = await readLineWindow(path, offset, Math.min(limit, lineCount - offset), bytes, maxBytes, log?.index);
+      return { jobId, firstSeq: window.firstSeq, lines: window.lines, lineCount, closed };
+    } catch (err) {
+      // Deleted between the size check and the read.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('job_id', jobId);
+      throw err;
     }
-    if (offset >= lineCount) return { jobId, firstSeq: offset, lines: [], lineCount, closed };
-    const window = await readLineWindow(path, offset, Math.min(limit, lineCount - offset), bytes, maxBytes, log?.index);
-    return { jobId, firstSeq: window.firstSeq, lines: window.lines, lineCount, closed };
   }
 
   follow(jobId: string, options: FollowOptions = {}): EventStream<LogFollowEvent> {

@@ -124,9 +124,11 @@ describe('delete and list', () => {
       ['a', true],
       ['b', false],
     ]);
-    const follower = collect(store.follow('a'));
+    const stream = store.follow('a');
+    expect((await stream.next()).value).toMatchObject({ $case: 'lines' }); // history delivered, now live
+    const rest = collect(stream);
     expect(await store.delete('a')).toBe(true);
-    await follower;
+    expect(await rest).toEqual({ seqs: [], lines: [], closed: undefined });
     expect(store.followerCount()).toBe(0);
     expect(await store.delete('a')).toBe(false);
     expect((await store.list()).map((l) => l.jobId)).toEqual(['b']);

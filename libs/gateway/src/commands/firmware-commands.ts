@@ -51,8 +51,9 @@ export const firmwareCommands: Record<string, CommandHandler> = {
     return result(jobToJson(await ctx.firmware.cancel(a.job_id)));
   },
   'firmware/clear': async (ctx, args) => {
-    parseArgs(v.strictObject({ status: v.optional(v.picklist(['completed', 'failed', 'cancelled'], 'must be completed, failed or cancelled')) }), args);
-    return result({ removed: await ctx.firmware.clear() });
+    const a = parseArgs(v.strictObject({ status: v.optional(v.picklist(['completed', 'failed', 'cancelled'], 'must be completed, failed or cancelled')) }), args);
+    const status = { completed: pb.JobStatus.JOB_STATUS_COMPLETED, failed: pb.JobStatus.JOB_STATUS_FAILED, cancelled: pb.JobStatus.JOB_STATUS_CANCELLED };
+    return result({ removed: await ctx.firmware.clear(a.status ? status[a.status] : undefined) });
   },
   'firmware/get_jobs': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ status: v.optional(v.picklist(['queued', 'running', 'completed', 'failed', 'cancelled'])), configuration: v.optional(arg.configuration) }), args);

@@ -139,6 +139,8 @@ export interface CancelRequest {
 }
 
 export interface ClearRequest {
+  /** Only finished jobs with this status; unspecified clears every finished job. */
+  status: JobStatus;
 }
 
 export interface ClearResponse {
@@ -1206,11 +1208,14 @@ export const CancelRequest: MessageFns<CancelRequest> = {
 };
 
 function createBaseClearRequest(): ClearRequest {
-  return {};
+  return { status: 0 };
 }
 
 export const ClearRequest: MessageFns<ClearRequest> = {
-  encode(_: ClearRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: ClearRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
     return writer;
   },
 
@@ -1227,6 +1232,14 @@ export const ClearRequest: MessageFns<ClearRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
