@@ -8,22 +8,32 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-// buf.gen.yaml outputs, relative to proto/; each is regenerated (or checked) as a whole.
-const outputs = ['../libs/contracts/src/gen', '../libs/contracts/src/grpc/gen'];
+// One buf template per output dir (relative to proto/); each output is regenerated (or checked) as a whole.
+// The gRPC template runs only on the protos that declare a service: nothing else needs grpc-js code.
+const outputs = [
+  { template: 'buf.gen.yaml', out: '../libs/contracts/src/gen', services: false },
+  { template: 'buf.gen.grpc.yaml', out: '../libs/contracts/src/grpc/gen', services: true },
+];
+
+function protosWithServices() {
+  return listFiles(join(root, 'proto'))
+    .filter((f) => f.endsWith('.proto') && /^service\s/m.test(readFileSync(join(root, 'proto', f), 'utf8')));
+}
 const check = process.argv.includes('--check');
 const buf = join(root, 'node_modules/.bin/buf');
 
 function generate(workDir) {
-  let template = readFileSync(join(root, 'proto/buf.gen.yaml'), 'utf8').replaceAll(
-    '../node_modules/.bin/protoc-gen-ts_proto',
-    join(root, 'node_modules/.bin/protoc-gen-ts_proto'),
-  );
-  outputs.forEach((out, i) => (template = template.replace(`out: ${out}\n`, `out: ${join(workDir, String(i))}\n`)));
-  const templatePath = join(workDir, 'buf.gen.yaml');
-  writeFileSync(templatePath, template);
   execFileSync(buf, ['lint'], { cwd: join(root, 'proto'), stdio: 'inherit' });
-  execFileSync(buf, ['generate', '--template', templatePath], { cwd: join(root, 'proto'), stdio: 'inherit' });
-  rmSync(templatePath);
+  outputs.forEach(({ template, out, services }, i) => {
+    const text = readFileSync(join(root, 'proto', template), 'utf8')
+      .replaceAll('../node_modules/.bin/protoc-gen-ts_proto', join(root, 'node_modules/.bin/protoc-gen-ts_proto'))
+      .replace(`out: ${out}\n`, `out: ${join(workDir, String(i))}\n`);
+    const templatePath = join(workDir, `template-${i}.yaml`);
+    writeFileSync(templatePath, text);
+    const paths = services ? protosWithServices().flatMap((p) => ['--path', p]) : [];
+    execFileSync(buf, ['generate', '--template', templatePath, ...paths], { cwd: join(root, 'proto'), stdio: 'inherit' });
+    rmSync(templatePath);
+  });
 }
 
 function listFiles(dir) {
@@ -39,7 +49,7 @@ try {
   generate(work);
   const stale = [];
   let count = 0;
-  outputs.forEach((out, i) => {
+  outputs.forEach(({ out }, i) => {
     const fresh = join(work, String(i));
     const committed = join(root, 'proto', out);
     const freshFiles = listFiles(fresh);
