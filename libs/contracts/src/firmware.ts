@@ -12,6 +12,35 @@ export const firmwareSubjects = {
 export const FIRMWARE_EVENTS = ['queued', 'started', 'completed', 'failed', 'cancelled', 'progressed', 'output', 'cleared'] as const;
 export type FirmwareEventName = (typeof FIRMWARE_EVENTS)[number];
 
+/** Job type and status names as the API and logs spell them (upstream's lower-case names). */
+const JOB_TYPE_NAMES: Record<pb.JobType, string> = {
+  [pb.JobType.JOB_TYPE_UNSPECIFIED]: 'unspecified',
+  [pb.JobType.JOB_TYPE_COMPILE]: 'compile',
+  [pb.JobType.JOB_TYPE_UPLOAD]: 'upload',
+  [pb.JobType.JOB_TYPE_CLEAN]: 'clean',
+  [pb.JobType.JOB_TYPE_RESET_BUILD_ENV]: 'reset_build_env',
+  [pb.JobType.JOB_TYPE_RENAME]: 'rename',
+  [pb.JobType.JOB_TYPE_INSTALL]: 'install',
+};
+
+const JOB_STATUS_NAMES: Record<pb.JobStatus, string> = {
+  [pb.JobStatus.JOB_STATUS_UNSPECIFIED]: 'unspecified',
+  [pb.JobStatus.JOB_STATUS_QUEUED]: 'queued',
+  [pb.JobStatus.JOB_STATUS_RUNNING]: 'running',
+  [pb.JobStatus.JOB_STATUS_COMPLETED]: 'completed',
+  [pb.JobStatus.JOB_STATUS_FAILED]: 'failed',
+  [pb.JobStatus.JOB_STATUS_CANCELLED]: 'cancelled',
+};
+
+export const jobTypeName = (type: pb.JobType): string => JOB_TYPE_NAMES[type] ?? String(type);
+export const jobStatusName = (status: pb.JobStatus): string => JOB_STATUS_NAMES[status] ?? String(status);
+
+/** The status whose name is `name` (e.g. a client's `status` filter). */
+export function jobStatusNamed(name: string): pb.JobStatus | undefined {
+  const entry = Object.entries(JOB_STATUS_NAMES).find(([, n]) => n === name);
+  return entry ? (Number(entry[0]) as pb.JobStatus) : undefined;
+}
+
 const command = <Req, Res>(name: string, req: Parameters<typeof rpcMethod<Req, Res>>[1], res: Parameters<typeof rpcMethod<Req, Res>>[2]) =>
   rpcMethod(firmwareSubjects.command(name), req, res);
 

@@ -16,27 +16,7 @@ export function laneFor(type: pb.JobType): pb.LaneName {
 export const isMaintenance = (job: Job): boolean =>
   job.type === pb.JobType.JOB_TYPE_CLEAN || job.type === pb.JobType.JOB_TYPE_RESET_BUILD_ENV;
 
-const TYPE_NAMES: Record<pb.JobType, string> = {
-  [pb.JobType.JOB_TYPE_UNSPECIFIED]: 'unspecified',
-  [pb.JobType.JOB_TYPE_COMPILE]: 'compile',
-  [pb.JobType.JOB_TYPE_UPLOAD]: 'upload',
-  [pb.JobType.JOB_TYPE_CLEAN]: 'clean',
-  [pb.JobType.JOB_TYPE_RESET_BUILD_ENV]: 'reset_build_env',
-  [pb.JobType.JOB_TYPE_RENAME]: 'rename',
-  [pb.JobType.JOB_TYPE_INSTALL]: 'install',
-};
+export { jobTypeName as typeName, jobStatusName as statusName } from '@kiln/contracts';
 
-const STATUS_NAMES: Record<pb.JobStatus, string> = {
-  [pb.JobStatus.JOB_STATUS_UNSPECIFIED]: 'unspecified',
-  [pb.JobStatus.JOB_STATUS_QUEUED]: 'queued',
-  [pb.JobStatus.JOB_STATUS_RUNNING]: 'running',
-  [pb.JobStatus.JOB_STATUS_COMPLETED]: 'completed',
-  [pb.JobStatus.JOB_STATUS_FAILED]: 'failed',
-  [pb.JobStatus.JOB_STATUS_CANCELLED]: 'cancelled',
-};
-
-export const typeName = (type: pb.JobType): string => TYPE_NAMES[type] ?? String(type);
-export const statusName = (status: pb.JobStatus): string => STATUS_NAMES[status] ?? String(status);
-
-/** Jobs that reset_build_env / the whole-configuration gate treat as reading or writing the build tree. */
+/** Why a held dependent was cancelled: its prerequisite failed, was cancelled or is gone. */
 export const PREREQUISITE_FAILED = 'prerequisite job did not complete successfully';

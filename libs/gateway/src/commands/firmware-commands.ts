@@ -1,4 +1,4 @@
-import { asEventStream, firmwarePb as pb } from '@kiln/contracts';
+import { asEventStream, firmwarePb as pb, jobStatusNamed } from '@kiln/contracts';
 import { KilnError } from '@kiln/core';
 import { streamEvents, type EventStream } from '@kiln/streams';
 import { DOWNLOAD_TOKEN_TTL_MS } from '../download.js';
@@ -52,8 +52,7 @@ export const firmwareCommands: Record<string, CommandHandler> = {
   },
   'firmware/clear': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ status: v.optional(v.picklist(['completed', 'failed', 'cancelled'], 'must be completed, failed or cancelled')) }), args);
-    const status = { completed: pb.JobStatus.JOB_STATUS_COMPLETED, failed: pb.JobStatus.JOB_STATUS_FAILED, cancelled: pb.JobStatus.JOB_STATUS_CANCELLED };
-    return result({ removed: await ctx.firmware.clear(a.status ? status[a.status] : undefined) });
+    return result({ removed: await ctx.firmware.clear(a.status ? jobStatusNamed(a.status) : undefined) });
   },
   'firmware/get_jobs': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ status: v.optional(v.picklist(['queued', 'running', 'completed', 'failed', 'cancelled'])), configuration: v.optional(arg.configuration) }), args);

@@ -1,7 +1,5 @@
-import { firmwarePb as pb } from '@kiln/contracts';
+import { firmwarePb as pb, jobStatusName, jobTypeName } from '@kiln/contracts';
 
-const TYPES: Record<number, string> = { 1: 'compile', 2: 'upload', 3: 'clean', 4: 'reset_build_env', 5: 'rename', 6: 'install' };
-const STATUSES: Record<number, string> = { 1: 'queued', 2: 'running', 3: 'completed', 4: 'failed', 5: 'cancelled' };
 const LANES: Record<number, string> = { 1: 'compile', 2: 'upload' };
 
 export type JobJson = ReturnType<typeof jobToJson>;
@@ -12,8 +10,8 @@ export function jobToJson(job: pb.Job) {
   return {
     id: job.id,
     configuration: job.configuration,
-    type: TYPES[job.type] ?? 'unknown',
-    status: STATUSES[job.status] ?? 'unknown',
+    type: jobTypeName(job.type),
+    status: jobStatusName(job.status),
     created_at: iso(job.createdAtMs),
     started_at: iso(job.startedAtMs),
     finished_at: iso(job.finishedAtMs),
