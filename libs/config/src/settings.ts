@@ -1,3 +1,4 @@
+import { KilnError } from '@kiln/core';
 import * as v from 'valibot';
 
 /**
@@ -24,6 +25,14 @@ const LISTEN = /^off$|^[^\s:[\]]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 /** host:port (port 0 lets the OS pick), or "off". */
 export function listenSetting(defaultValue: string) {
   return v.optional(v.pipe(v.string('must be host:port or "off"'), v.regex(LISTEN, 'must be host:port or "off"')), defaultValue);
+}
+
+/** A listen setting's host and port (IPv6 hosts in brackets); `field` names the setting in the error. */
+export function parseListen(listen: string, field = 'listen'): { host: string; port: number } {
+  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(listen);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw new KilnError('invalid_args', `${field} must be host:port, got ${JSON.stringify(listen)}`, { field, value: listen });
+  return { host: match[1]!, port };
 }
 
 export type Schema = v.GenericSchema<unknown, unknown>;

@@ -118,3 +118,13 @@ describe('bad values name the setting, the value and where it came from', () => 
     expect(config.unknownKeys(['logstore', 'supervisor'])).toEqual(['logstroe']);
   });
 });
+
+describe('listen addresses', () => {
+  it('parses host:port and [ipv6]:port, and names the setting when it cannot', async () => {
+    const { parseListen } = await import('../src/index.js');
+    expect(parseListen('127.0.0.1:0')).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(parseListen('[::1]:6052')).toEqual({ host: '::1', port: 6052 });
+    expect(() => parseListen('localhost', 'gateway.listen')).toThrow(/gateway\.listen must be host:port, got "localhost"/);
+    expect(() => parseListen('h:70000', 'gateway.listen')).toThrow(expect.objectContaining({ code: 'invalid_args', details: { field: 'gateway.listen', value: 'h:70000' } }));
+  });
+});

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parseListen } from '@kiln/config';
 import { KilnError, toKilnError } from '@kiln/core';
 import type { ControlAction, Supervisor } from './supervisor.js';
 
@@ -16,7 +17,7 @@ const ACTIONS: readonly ControlAction[] = ['stop', 'start', 'restart'];
  * the bus offers, for hosts with no external bus). Bound to loopback by default.
  */
 export async function startHealthServer(supervisor: Supervisor, listen: string): Promise<HealthServer> {
-  const { host, port } = parseListen(listen);
+  const { host, port } = parseListen(listen, 'supervisor.healthListen');
   const server = createServer((req, res) => {
     handle(supervisor, req, res).catch((err: unknown) => reply(res, 500, { error: toKilnError(err).toJSON() }));
   });
@@ -64,13 +65,6 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
-}
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(listen);
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port > 65535) throw new KilnError('invalid_args', `listen address must be host:port, got ${JSON.stringify(listen)}`, { field: 'listen', value: listen });
-  return { host: match[1]!, port };
 }
 
 function closeServer(server: Server): Promise<void> {

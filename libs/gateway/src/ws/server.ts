@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { parseListen } from '@kiln/config';
 import { KilnError } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { WebSocketServer } from 'ws';
@@ -61,7 +62,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       ws.on('close', () => connections.delete(connection));
     });
   });
-  const { host, port } = splitListen(options.listen);
+  const { host, port } = parseListen(options.listen, 'gateway.listen');
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new KilnError('unavailable', `gateway cannot listen on ${options.listen}: ${err.message}`, { listen: options.listen })));
     server.listen(port, host, () => resolve());
@@ -85,10 +86,4 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       wss.close();
     },
   };
-}
-
-function splitListen(listen: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(listen);
-  if (!match) throw new KilnError('invalid_args', `gateway.listen must be host:port (got ${JSON.stringify(listen)})`, { field: 'gateway.listen', value: listen });
-  return { host: match[1]!, port: Number(match[2]) };
 }
