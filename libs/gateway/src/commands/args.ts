@@ -1,7 +1,10 @@
 import { v } from '@kiln/config';
 import { KilnError } from '@kiln/core';
 
-/** Validate a command's args; the error names the offending field (dotted path) and its value. */
+/**
+ * Validate a command's args; the error names the offending field (dotted path) and its value
+ * (long values are clipped once, where every error frame is built: ws/protocol.ts).
+ */
 export function parseArgs<S extends v.GenericSchema>(schema: S, args: unknown): v.InferOutput<S> {
   const result = v.safeParse(schema, args);
   if (result.success) return result.output;
@@ -9,16 +12,7 @@ export function parseArgs<S extends v.GenericSchema>(schema: S, args: unknown): 
   const path = (issue.path ?? []).map((p) => String(p.key)).join('.') || 'args';
   const unknownKey = issue.type === 'strict_object';
   const message = unknownKey ? `${path}: unknown argument` : `${path}: ${issue.message}`;
-  return fail(new KilnError('invalid_args', message, { field: path, value: summarize(issue.input) }));
-}
-
-function fail(err: KilnError): never {
-  throw err;
-}
-
-function summarize(value: unknown): unknown {
-  if (typeof value === 'string') return value.length > 200 ? `${value.slice(0, 200)}…` : value;
-  return value;
+  throw new KilnError('invalid_args', message, { field: path, value: issue.input });
 }
 
 /** Argument shapes shared by several commands. */
