@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach } from 'vitest';
 
 export const KILN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -76,4 +77,34 @@ export function records(output: string): Array<Record<string, unknown>> {
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export interface KilnTestHost {
+  /** This test's fresh data dir. */
+  readonly dataDir: string;
+  /** Start kiln on it; stopped when the test ends. */
+  start(args: string[], env?: NodeJS.ProcessEnv): Running;
+}
+
+/** Per test: a fresh data dir, and every kiln started on it stopped (then `after`, then the dir removed). */
+export function kilnPerTest(after?: (dataDir: string) => void): KilnTestHost {
+  let dir = '';
+  let cleanup: () => Promise<void> = async () => undefined;
+  const running: Running[] = [];
+  beforeEach(async () => ({ dir, cleanup } = await tempDataDir()));
+  afterEach(async () => {
+    for (const r of running.splice(0)) await r.stop();
+    after?.(dir);
+    await cleanup();
+  });
+  return {
+    get dataDir() {
+      return dir;
+    },
+    start(args, env) {
+      const r = startKiln(args, dir, env);
+      running.push(r);
+      return r;
+    },
+  };
 }

@@ -3,20 +3,13 @@ import { join } from 'node:path';
 import { connectNatsBus, type Bus } from '@kiln/bus';
 import { createFirmwareBusClient, createLogStoreBusClient, firmwarePb } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startKiln, tempDataDir, type Running } from './cli-harness.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { kilnPerTest } from './cli-harness.js';
 
 const NATS_URL = process.env.NATS_TEST_URL ?? 'nats://127.0.0.1:4222';
 const S = firmwarePb.JobStatus;
 
-let dataDir: string;
-let cleanup: () => Promise<void>;
-const running: Running[] = [];
-beforeEach(async () => ({ dir: dataDir, cleanup } = await tempDataDir()));
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.stop();
-  await cleanup();
-});
+const host = kilnPerTest();
 
 /** Each test gets its own namespace on the shared NATS server (other runs may be using it). */
 let prefix: string;
@@ -32,7 +25,7 @@ async function natsOrSkip(): Promise<Bus | undefined> {
 }
 
 async function deviceConfigDir(): Promise<string> {
-  const configDir = join(dataDir, 'devices');
+  const configDir = join(host.dataDir, 'devices');
   await mkdir(configDir, { recursive: true });
   await writeFile(join(configDir, 'porch.yaml'), 'esphome:\n  name: porch\nesp32:\n  board: esp32dev\n');
   return configDir;
@@ -54,8 +47,7 @@ describe('firmware service in a real host (simulator toolchain, NATS)', () => {
   it('kiln supervise hosts the lanes: an install compiles and uploads, its log is in the log store', async ({ skip }) => {
     const bus = await natsOrSkip();
     if (!bus) return skip('NATS is not running (CI=true makes this a failure)');
-    const kiln = startKiln(['supervise', ...common(await deviceConfigDir())], dataDir);
-    running.push(kiln);
+    const kiln = host.start(['supervise', ...common(await deviceConfigDir())]);
     await kiln.healthUrl();
     const firmware = createFirmwareBusClient(bus);
     const { compile, upload } = await firmware.install('porch.yaml', 'OTA');
@@ -71,11 +63,9 @@ describe('firmware service in a real host (simulator toolchain, NATS)', () => {
     const bus = await natsOrSkip();
     if (!bus) return skip('NATS is not running');
     const configDir = await deviceConfigDir();
-    const logstore = startKiln(['serve', 'logstore', ...common(configDir)], dataDir);
-    running.push(logstore);
+    const logstore = host.start(['serve', 'logstore', ...common(configDir)]);
     await logstore.healthUrl();
-    const firmware = startKiln(['serve', 'firmware', ...common(configDir)], dataDir);
-    running.push(firmware);
+    const firmware = host.start(['serve', 'firmware', ...common(configDir)]);
     await firmware.healthUrl();
     const client = createFirmwareBusClient(bus);
     const job = await client.compile('porch.yaml');
@@ -90,8 +80,7 @@ describe('firmware service in a real host (simulator toolchain, NATS)', () => {
     const bus = await natsOrSkip();
     if (!bus) return skip('NATS is not running');
     const configDir = await deviceConfigDir();
-    const kiln = startKiln(['supervise', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', 'firmware.toolchain=esphome-not-installed-here', '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0'], dataDir);
-    running.push(kiln);
+    const kiln = host.start(['supervise', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', 'firmware.toolchain=esphome-not-installed-here', '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0']);
     await kiln.healthUrl();
     const client = createFirmwareBusClient(bus);
     const job = await client.compile('porch.yaml');

@@ -2,17 +2,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { GatewayClient, type Frame } from '@kiln/gateway';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EPHEMERAL, runKiln, startKiln, tempDataDir, type Running } from './cli-harness.js';
+import { describe, expect, it } from 'vitest';
+import { EPHEMERAL, kilnPerTest, runKiln } from './cli-harness.js';
 
-let dataDir: string;
-let cleanup: () => Promise<void>;
-const running: Running[] = [];
-beforeEach(async () => ({ dir: dataDir, cleanup } = await tempDataDir()));
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.stop();
-  await cleanup();
-});
+const host = kilnPerTest();
 
 const result = <T = Record<string, unknown>>(f: Frame): T => {
   if ('error_code' in f) throw new Error(`unexpected error frame ${JSON.stringify(f)}`);
@@ -20,19 +13,18 @@ const result = <T = Record<string, unknown>>(f: Frame): T => {
 };
 
 async function supervise(configDir: string, extra: string[] = []): Promise<{ api: string; http: string }> {
-  const kiln = startKiln(['supervise', ...EPHEMERAL, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, ...extra], dataDir, {
+  const kiln = host.start(['supervise', ...EPHEMERAL, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, ...extra], {
     ESPHOME_SIM_KNOBS_JSON: JSON.stringify({ default: { compileMs: 150, uploadMs: 80, steps: 5 } }),
   });
-  running.push(kiln);
   await kiln.healthUrl();
-  const status = JSON.parse((await runKiln(['status', '--data-dir', dataDir, '--json'])).stdout) as Array<{ services: Array<{ name: string; health: { detail: Record<string, string> } }> }>;
+  const status = JSON.parse((await runKiln(['status', '--data-dir', host.dataDir, '--json'])).stdout) as Array<{ services: Array<{ name: string; health: { detail: Record<string, string> } }> }>;
   const http = status[0]!.services.find((s) => s.name === 'gateway')!.health.detail.url!;
   return { api: `${http.replace('http', 'ws')}/ws`, http };
 }
 
 describe('the WebSocket API of kiln supervise (embedded default, simulator toolchain)', () => {
   it('serves every command: devices, firmware lanes, streams, artifacts', async () => {
-    const configDir = join(dataDir, 'devices');
+    const configDir = join(host.dataDir, 'devices');
     await mkdir(configDir, { recursive: true });
     await writeFile(join(configDir, 'hall.yaml'), 'esphome:\n  name: hall\nesp8266:\n  board: d1_mini\n');
     const { api, http } = await supervise(configDir);
@@ -94,7 +86,7 @@ describe('the WebSocket API of kiln supervise (embedded default, simulator toolc
   });
 
   it('with --password the API needs a login', async () => {
-    const configDir = join(dataDir, 'devices');
+    const configDir = join(host.dataDir, 'devices');
     await mkdir(configDir, { recursive: true });
     const { api } = await supervise(configDir, ['--password', 'long enough secret']);
     const c = await GatewayClient.connect(api);

@@ -3,18 +3,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { GatewayClient } from '@kiln/gateway';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EPHEMERAL, records, runKiln, startKiln, tempDataDir, type Running } from './cli-harness.js';
+import { describe, expect, it } from 'vitest';
+import { EPHEMERAL, kilnPerTest, records, runKiln, type Running } from './cli-harness.js';
 
-let dataDir: string;
-let cleanup: () => Promise<void>;
-const running: Running[] = [];
-beforeEach(async () => ({ dir: dataDir, cleanup } = await tempDataDir()));
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.stop();
-  killStrays(dataDir);
-  await cleanup();
-});
+const host = kilnPerTest(killStrays);
 
 /** The stuck simulator outlives a host that exits hard (that is the point); reap it by its temp dir. */
 function killStrays(marker: string): void {
@@ -34,15 +26,14 @@ function killStrays(marker: string): void {
 
 /** A host whose firmware service is slow to stop: its job's toolchain ignores SIGTERM for 30 s. */
 async function hostWithStuckJob(extra: string[]): Promise<Running> {
-  const configDir = join(dataDir, 'devices');
+  const configDir = join(host.dataDir, 'devices');
   await mkdir(configDir, { recursive: true });
   await writeFile(join(configDir, 'stuck.yaml'), 'esphome:\n  name: stuck\nesp32:\n  board: esp32dev\n');
-  const kiln = startKiln(['supervise', ...EPHEMERAL, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, '--set', 'firmware.killGraceMs=30000', ...extra], dataDir, {
+  const kiln = host.start(['supervise', ...EPHEMERAL, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, '--set', 'firmware.killGraceMs=30000', ...extra], {
     ESPHOME_SIM_KNOBS_JSON: JSON.stringify({ default: { hang: 'compile', ignoreSigterm: true } }),
   });
-  running.push(kiln);
   await kiln.healthUrl();
-  const status = JSON.parse((await runKiln(['status', '--data-dir', dataDir, '--json'])).stdout) as Array<{ services: Array<{ name: string; health: { detail: Record<string, string> } }> }>;
+  const status = JSON.parse((await runKiln(['status', '--data-dir', host.dataDir, '--json'])).stdout) as Array<{ services: Array<{ name: string; health: { detail: Record<string, string> } }> }>;
   const url = status[0]!.services.find((s) => s.name === 'gateway')!.health.detail.url!;
   const client = await GatewayClient.connect(`${url.replace('http', 'ws')}/ws`);
   const job = (await client.call('firmware/compile', { configuration: 'stuck.yaml' })).result as { id: string };

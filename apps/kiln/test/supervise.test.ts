@@ -3,84 +3,72 @@ import { join } from 'node:path';
 import { connectNatsBus } from '@kiln/bus';
 import { createLogStoreBusClient } from '@kiln/contracts';
 import { createLogStoreGrpcClient } from '@kiln/contracts/grpc';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EPHEMERAL, records, runKiln, startKiln, tempDataDir, type Running } from './cli-harness.js';
+import { describe, expect, it } from 'vitest';
+import { EPHEMERAL, kilnPerTest, records, runKiln, tempDataDir } from './cli-harness.js';
 
 const NATS_URL = process.env.NATS_TEST_URL ?? 'nats://127.0.0.1:4222';
 
-let dataDir: string;
-let cleanup: () => Promise<void>;
-const running: Running[] = [];
-beforeEach(async () => ({ dir: dataDir, cleanup } = await tempDataDir()));
-afterEach(async () => {
-  for (const r of running.splice(0)) await r.stop();
-  await cleanup();
-});
-const start = (args: string[], env?: NodeJS.ProcessEnv) => {
-  const r = startKiln(args, dataDir, env);
-  running.push(r);
-  return r;
-};
+const host = kilnPerTest();
 
 describe('kiln supervise (embedded default)', () => {
   it('brings up the log store, kiln status lists it healthy, SIGTERM stops it cleanly', async () => {
-    const kiln = start(['supervise', ...EPHEMERAL]);
+    const kiln = host.start(['supervise', ...EPHEMERAL]);
     await kiln.healthUrl();
-    const status = await runKiln(['status', '--data-dir', dataDir]);
+    const status = await runKiln(['status', '--data-dir', host.dataDir]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/supervise \(pid \d+\): ready/);
     expect(status.stdout).toMatch(/logstore\s+healthy/);
     expect(status.stdout).toMatch(/firmware\s+healthy/);
 
-    const json = await runKiln(['status', '--data-dir', dataDir, '--json']);
-    const [host] = JSON.parse(json.stdout) as Array<{ ready: boolean; services: Array<{ name: string; state: string; health: { detail: Record<string, string> } }> }>;
-    expect(host!.services.map((x) => [x.name, x.state])).toEqual([
+    const json = await runKiln(['status', '--data-dir', host.dataDir, '--json']);
+    const [reported] = JSON.parse(json.stdout) as Array<{ ready: boolean; services: Array<{ name: string; state: string; health: { detail: Record<string, string> } }> }>;
+    expect(reported!.services.map((x) => [x.name, x.state])).toEqual([
       ['logstore', 'running'],
       ['firmware', 'running'],
       ['gateway', 'running'],
     ]);
 
     // The log store is really there: reach it over its gRPC endpoint.
-    const client = createLogStoreGrpcClient(host!.services[0]!.health.detail.grpc!);
+    const client = createLogStoreGrpcClient(reported!.services[0]!.health.detail.grpc!);
     await client.append('cli-job', ['hello from a client']);
     await client.close('cli-job');
     expect((await client.read('cli-job')).lines).toEqual(['hello from a client']);
     client.shutdown();
-    expect(existsSync(join(dataDir, 'job-logs', 'cli-job.log'))).toBe(true);
+    expect(existsSync(join(host.dataDir, 'job-logs', 'cli-job.log'))).toBe(true);
 
     const { code } = await kiln.stop();
     expect(code).toBe(0);
-    expect(existsSync(join(dataDir, 'run', 'supervise.json'))).toBe(false);
+    expect(existsSync(join(host.dataDir, 'run', 'supervise.json'))).toBe(false);
     const logs = records(kiln.output());
     expect(logs.some((l) => l.msg === 'stopped')).toBe(true);
     expect(logs.filter((l) => l.service === 'logstore').length).toBeGreaterThan(0);
   });
 
   it('controls one service while the process stays up', async () => {
-    const kiln = start(['supervise', ...EPHEMERAL]);
+    const kiln = host.start(['supervise', ...EPHEMERAL]);
     await kiln.healthUrl();
-    const stop = await runKiln(['control', 'logstore', 'stop', '--data-dir', dataDir]);
+    const stop = await runKiln(['control', 'logstore', 'stop', '--data-dir', host.dataDir]);
     expect(stop).toMatchObject({ code: 0, stdout: 'logstore: held\n' });
-    expect((await runKiln(['status', '--data-dir', dataDir])).stdout).toMatch(/logstore\s+held/);
-    const restart = await runKiln(['control', 'logstore', 'start', '--data-dir', dataDir]);
+    expect((await runKiln(['status', '--data-dir', host.dataDir])).stdout).toMatch(/logstore\s+held/);
+    const restart = await runKiln(['control', 'logstore', 'start', '--data-dir', host.dataDir]);
     expect(restart.stdout).toBe('logstore: running\n');
     expect(kiln.child.exitCode).toBeNull();
-    const bad = await runKiln(['control', 'nosuch', 'stop', '--data-dir', dataDir]);
+    const bad = await runKiln(['control', 'nosuch', 'stop', '--data-dir', host.dataDir]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/"nosuch"/);
   });
 
   it('refuses a second host on the same data dir', async () => {
-    const first = start(['supervise', ...EPHEMERAL]);
+    const first = host.start(['supervise', ...EPHEMERAL]);
     await first.healthUrl();
-    const second = start(['supervise', ...EPHEMERAL]);
+    const second = host.start(['supervise', ...EPHEMERAL]);
     const { code } = await second.exited;
     expect(code).toBe(1);
     expect(second.output()).toMatch(/already runs with data dir .* \(pid \d+\)/);
   });
 
   it('kiln status with nothing running says so and fails', async () => {
-    const status = await runKiln(['status', '--data-dir', dataDir]);
+    const status = await runKiln(['status', '--data-dir', host.dataDir]);
     expect(status.code).toBe(3);
     expect(status.stdout).toMatch(/no kiln host is running/);
   });
@@ -119,14 +107,14 @@ describe('kiln serve over NATS', () => {
       return undefined;
     });
     if (!probe) return skip('NATS is not running (CI=true makes this a failure)');
-    const kiln = start(['serve', 'logstore', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, ...EPHEMERAL]);
+    const kiln = host.start(['serve', 'logstore', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, ...EPHEMERAL]);
     await kiln.healthUrl();
     const client = createLogStoreBusClient(probe);
     const job = `serve-${process.pid}-${Date.now()}`;
     await client.append(job, ['over nats']);
     await client.close(job);
     expect((await client.read(job)).lines).toEqual(['over nats']);
-    expect(existsSync(join(dataDir, 'job-logs', `${job}.log`))).toBe(true);
+    expect(existsSync(join(host.dataDir, 'job-logs', `${job}.log`))).toBe(true);
     await probe.close();
     expect((await kiln.stop()).code).toBe(0);
   });
