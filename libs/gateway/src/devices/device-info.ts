@@ -22,14 +22,8 @@ export interface DeviceInfo {
 
 export type DeviceEvent = { type: 'device_added' | 'device_updated'; device: DeviceInfo } | { type: 'device_removed'; configuration: string };
 
-interface YamlFields {
-  name: string;
-  friendlyName: string;
-  platform: string;
-  board: string;
-  comment: string;
-  address: string;
-}
+/** What the YAML itself says about a device (StorageJSON fills in the rest). */
+type YamlFields = Pick<DeviceInfo, 'name' | 'friendlyName' | 'platform' | 'board' | 'comment' | 'address'>;
 
 /**
  * Read one device from disk; undefined when the file is gone or is not a regular file
