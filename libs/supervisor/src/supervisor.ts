@@ -101,7 +101,7 @@ export class Supervisor {
       if (this.stopping) return;
       await runner.start();
     }
-    this.heartbeat = setInterval(() => this.publishHealth(), this.options.settings.heartbeatMs);
+    this.heartbeat = setInterval(() => this.publishHealth(undefined, true), this.options.settings.heartbeatMs);
     this.heartbeat.unref();
     this.ready = true;
     this.publishHealth();
@@ -178,8 +178,8 @@ export class Supervisor {
     }
   }
 
-  private publishHealth(only?: ServiceRunner): void {
-    const process_ = this.metrics.sample();
+  private publishHealth(only?: ServiceRunner, newWindow = false): void {
+    const process_ = this.metrics.sample(newWindow);
     const host = hostname();
     for (const runner of only ? [only] : this.runners) {
       const status = runner.status();
