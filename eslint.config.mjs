@@ -5,7 +5,7 @@ export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '**/src/gen/**', '**/*.d.ts'] },
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts', '**/*.mjs'],
+    files: ['**/*.ts', '**/*.tsx', '**/*.mjs'],
     plugins: { '@nx': nx },
     rules: {
       // A service library reaches another service only through contracts or the bus.
@@ -18,7 +18,9 @@ export default [
             { sourceTag: 'scope:contracts', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts'] },
             { sourceTag: 'scope:service', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts'] },
             { sourceTag: 'scope:host', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts'] },
-            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts', 'scope:host', 'scope:service'] },
+            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts', 'scope:host', 'scope:service', 'scope:web'] },
+            // The web page runs in a browser: it talks to Kiln only over the public WebSocket API.
+            { sourceTag: 'scope:web', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'scope:tool', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts', 'scope:service', 'scope:host', 'scope:tool'] },
           ],
         },
@@ -35,7 +37,7 @@ export default [
         'error',
         {
           depConstraints: [
-            { sourceTag: '*', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts', 'scope:service', 'scope:host', 'scope:tool'] },
+            { sourceTag: '*', onlyDependOnLibsWithTags: ['scope:shared', 'scope:contracts', 'scope:service', 'scope:host', 'scope:tool', 'scope:web'] },
           ],
         },
       ],

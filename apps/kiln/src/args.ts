@@ -18,6 +18,10 @@ export interface ParsedHostArgs {
   services: string[] | undefined;
   json: boolean;
   url: string | undefined;
+  /** `kiln pair`: the receiver's one-shot key file, skip the confirmation, seconds to wait for approval. */
+  pairingKeyFile: string | undefined;
+  yes: boolean;
+  wait: string | undefined;
 }
 
 /** Parse flags strictly: an unknown flag or a malformed --set is an error naming it. */
@@ -39,6 +43,9 @@ export function parseHostArgs(argv: string[]): ParsedHostArgs {
         set: { type: 'string', multiple: true },
         json: { type: 'boolean' },
         url: { type: 'string' },
+        'pairing-key-file': { type: 'string' },
+        yes: { type: 'boolean' },
+        wait: { type: 'string' },
       },
     });
   } catch (err) {
@@ -62,5 +69,15 @@ export function parseHostArgs(argv: string[]): ParsedHostArgs {
   if (values.services !== undefined && services?.length === 0) {
     throw new KilnError('invalid_args', `--services needs at least one service name, got ${JSON.stringify(values.services)}`, { field: '--services', value: values.services });
   }
-  return { flags, positionals, configFile: values.config, services, json: values.json ?? false, url: values.url };
+  return {
+    flags,
+    positionals,
+    configFile: values.config,
+    services,
+    json: values.json ?? false,
+    url: values.url,
+    pairingKeyFile: values['pairing-key-file'],
+    yes: values.yes ?? false,
+    wait: values.wait,
+  };
 }

@@ -1,10 +1,11 @@
 import { connectNatsBus, createInProcessBus, type Bus } from '@kiln/bus';
 import { loadConfig } from '@kiln/config';
+import type { ServiceDefinition } from '@kiln/contracts';
 import { deferred, KilnError } from '@kiln/core';
 import { createRootLogger, type Logger } from '@kiln/logging';
-import { startHealthServer, Supervisor, supervisorSettingsSchema, type HealthServer, type SupervisorEvent } from '@kiln/supervisor';
+import { startHealthServer, startSystemdNotifier, Supervisor, supervisorSettingsSchema, type HealthServer, type SupervisorEvent } from '@kiln/supervisor';
 import type { ParsedHostArgs } from './args.js';
-import { serviceDefinitions, serviceNames } from './registry.js';
+import { serviceDefinitions, serviceNames, workerDefinitions } from './registry.js';
 import { claimRunFile } from './run-file.js';
 
 export interface HostOptions {
@@ -13,7 +14,11 @@ export interface HostOptions {
   args: ParsedHostArgs;
   /** Services to run when --services is not given. */
   defaultServices: readonly string[];
+  /** What this host can run (default: the registry's services; `kiln worker` passes the workers). */
+  definitions?: readonly ServiceDefinition[];
   requireNats: boolean;
+  /** The command as typed, for messages (default: from `host`, e.g. `serve firmware`). */
+  command?: string;
 }
 
 /**
@@ -22,15 +27,18 @@ export interface HostOptions {
  */
 export async function runHost(options: HostOptions): Promise<number> {
   const config = await loadConfig({ flags: options.args.flags, ...(options.args.configFile ? { configFile: options.args.configFile } : {}) });
-  const unknown = config.unknownKeys(['supervisor', ...serviceNames]);
+  const definitions = options.definitions ?? serviceDefinitions;
+  // One config file serves every host of an installation: each accepts the sections of every service and worker.
+  const sections = ['supervisor', ...new Set([...serviceNames, ...workerDefinitions.map((d) => d.name)])];
+  const unknown = config.unknownKeys(sections);
   if (unknown.length > 0) {
-    throw new KilnError('invalid_args', `unknown setting section(s): ${unknown.join(', ')} (known: supervisor, ${serviceNames.join(', ')})`, { field: 'config', value: unknown });
+    throw new KilnError('invalid_args', `unknown setting section(s): ${unknown.join(', ')} (known: ${sections.join(', ')})`, { field: 'config', value: unknown });
   }
   const settings = config.section('supervisor', supervisorSettingsSchema);
   const hosted = options.args.services ?? [...options.defaultServices];
   const logger = await createRootLogger({ level: config.core.logLevel, base: { host: options.host } });
   if (options.requireNats && !config.core.nats) {
-    throw new KilnError('invalid_args', `kiln ${options.host.replace('-', ' ')} needs NATS: pass --nats nats://host:4222 or set KILN_NATS`, { field: 'nats', value: null });
+    throw new KilnError('invalid_args', `kiln ${options.command ?? options.host.replace('-', ' ')} needs NATS: pass --nats nats://host:4222 or set KILN_NATS`, { field: 'nats', value: null });
   }
   // A throwing bus handler runs in its subscriber's async context: charge it to that service.
   let attribute: (error: unknown) => boolean = () => false;
@@ -44,7 +52,7 @@ export async function runHost(options: HostOptions): Promise<number> {
   let exitCode = 0;
   let shuttingDown: Promise<void> | undefined;
   const supervisor = new Supervisor({
-    definitions: serviceDefinitions,
+    definitions,
     hosted,
     settings,
     bus,
@@ -58,6 +66,11 @@ export async function runHost(options: HostOptions): Promise<number> {
   });
   attribute = (error) => supervisor.attributeFailure(error);
   supervisor.onEvent((event) => logEvent(logger, event));
+  // Under systemd (Type=notify): READY=1 once every service runs, watchdog pings, STOPPING=1.
+  const notifier = startSystemdNotifier({ onError: (err, message) => logger.warn({ err, message }, 'systemd-notify failed') });
+  supervisor.onEvent((event) => {
+    if (event.type === 'ready') void notifier?.ready(`${supervisor.serviceNames.join(', ')} running`);
+  });
   const hooks = supervisor.installProcessHooks((error) => {
     logger.fatal({ err: error }, 'uncaught failure outside every service');
     exitCode = 1;
@@ -82,6 +95,7 @@ export async function runHost(options: HostOptions): Promise<number> {
   function shutdown(reason: string): Promise<void> {
     shuttingDown ??= (async () => {
       logger.info({ reason }, 'stopping');
+      void notifier?.stopping();
       const hardExit = setTimeout(() => {
         logger.error({ timeoutMs: settings.shutdownTimeoutMs }, 'graceful stop took too long: exiting now');
         process.exit(1);
@@ -92,6 +106,7 @@ export async function runHost(options: HostOptions): Promise<number> {
       await releaseRunFile();
       await bus.close();
       hooks[Symbol.dispose]();
+      notifier?.[Symbol.dispose]();
       clearTimeout(hardExit);
       logger.info('stopped');
       stopped.resolve();

@@ -12,6 +12,12 @@ export const serviceDefinitions: readonly ServiceDefinition[] = [
     load: async () => (await import('@kiln/logstore')).createLogStoreService,
   },
   {
+    name: 'catalog',
+    dependsOn: [],
+    description: 'components, boards and automations (slim index + lazy bodies)',
+    load: async () => (await import('@kiln/catalog')).createCatalogService,
+  },
+  {
     name: 'firmware',
     dependsOn: ['logstore'],
     description: 'compile and upload lanes, install chains (esphome toolchain)',
@@ -19,10 +25,36 @@ export const serviceDefinitions: readonly ServiceDefinition[] = [
   },
   {
     name: 'gateway',
-    dependsOn: ['firmware', 'logstore'],
-    description: 'HTTP + WebSocket API (upstream device-builder protocol)',
-    load: async () => (await import('@kiln/gateway')).createGatewayService,
+    dependsOn: ['firmware', 'logstore', 'catalog'],
+    description: 'HTTP + WebSocket API (upstream device-builder protocol) and the web page',
+    load: async () => {
+      const [{ createGatewayService }, { webRoot }] = await Promise.all([import('@kiln/gateway'), import('@kiln/web')]);
+      // The host knows where the built page is; the gateway (a service) never imports it.
+      return (deps) => createGatewayService(deps, { defaultWebRoot: webRoot });
+    },
+  },
+  {
+    name: 'receiver',
+    dependsOn: [],
+    description: 'remote build receiver for paired offloaders (gRPC, pinned TLS; opt-in)',
+    defaultHosted: false,
+    load: async () => (await import('@kiln/receiver')).createReceiverService,
   },
 ];
 
 export const serviceNames = serviceDefinitions.map((d) => d.name);
+/** What `kiln supervise` hosts when --services is not given. */
+export const defaultServiceNames = serviceDefinitions.filter((d) => d.defaultHosted !== false).map((d) => d.name);
+
+/**
+ * Workers: processes that execute jobs for a service elsewhere (`kiln worker <kind>`). They are not
+ * services of `kiln supervise`: the firmware service runs compiles itself unless told to use workers.
+ */
+export const workerDefinitions: readonly ServiceDefinition[] = [
+  {
+    name: 'worker',
+    dependsOn: [],
+    description: 'compile executor for a firmware service with firmware.compileExecutor=workers (NATS)',
+    load: async () => (await import('@kiln/firmware')).createCompileWorkerService,
+  },
+];

@@ -33,7 +33,7 @@ export function startKiln(args: string[], dataDir: string, env: NodeJS.ProcessEn
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const host = args[0] === 'serve' ? `serve-${args[1]}` : 'supervise';
+  const host = args[0] === 'serve' ? `serve-${args[1]}` : args[0] === 'receiver' ? 'receiver' : 'supervise';
   return {
     child,
     dataDir,

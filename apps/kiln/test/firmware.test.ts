@@ -1,12 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connectNatsBus, type Bus } from '@kiln/bus';
+import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
 import { createFirmwareBusClient, createLogStoreBusClient, firmwarePb } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { kilnPerTest } from './cli-harness.js';
 
-const NATS_URL = process.env.NATS_TEST_URL ?? 'nats://127.0.0.1:4222';
 const S = firmwarePb.JobStatus;
 
 const host = kilnPerTest();
@@ -14,15 +13,10 @@ const host = kilnPerTest();
 /** Each test gets its own namespace on the shared NATS server (other runs may be using it). */
 let prefix: string;
 beforeEach(() => {
-  prefix = `t${process.pid}x${Math.random().toString(36).slice(2, 8)}`;
+  prefix = testNatsPrefix();
 });
 
-async function natsOrSkip(): Promise<Bus | undefined> {
-  return connectNatsBus({ servers: NATS_URL, timeoutMs: 2_000, prefix }).catch((err: unknown) => {
-    if (process.env.CI === 'true') throw err;
-    return undefined;
-  });
-}
+const natsOrSkip = () => connectTestNats(prefix);
 
 async function deviceConfigDir(): Promise<string> {
   const configDir = join(host.dataDir, 'devices');

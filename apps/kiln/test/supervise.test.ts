@@ -24,6 +24,7 @@ describe('kiln supervise (embedded default)', () => {
     const [reported] = JSON.parse(json.stdout) as Array<{ ready: boolean; services: Array<{ name: string; state: string; health: { detail: Record<string, string> } }> }>;
     expect(reported!.services.map((x) => [x.name, x.state])).toEqual([
       ['logstore', 'running'],
+      ['catalog', 'running'],
       ['firmware', 'running'],
       ['gateway', 'running'],
     ]);
@@ -77,7 +78,7 @@ describe('kiln supervise (embedded default)', () => {
 describe('bad input on the command line', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['unknown flag', ['supervise', '--colour'], /Unknown option '--colour'/],
-    ['unknown service', ['supervise', '--services', 'logstore,firmwre'], /services: unknown service; known: logstore, firmware, gateway \(got "firmwre"\)/],
+    ['unknown service', ['supervise', '--services', 'logstore,firmwre'], /services: unknown service; known: logstore, catalog, firmware, gateway, receiver \(got "firmwre"\)/],
     ['bad setting value', ['supervise', '--set', 'logstore.flushIntervalMs=soon'], /logstore\.flushIntervalMs = "soon" \(from flag --set logstore\.flushIntervalMs\)/],
     ['unknown setting section', ['supervise', '--set', 'logstor.x=1'], /unknown setting section\(s\): logstor/],
     ['malformed --set', ['supervise', '--set', 'novalue'], /--set takes key=value/],

@@ -45,6 +45,7 @@ describe.skipIf(skip)(`NATS at ${SERVERS}`, () => {
       bus.respond(`${p}.fail`, () => {
         throw new KilnError('not_found', 'job not found', { job: 'x' });
       });
+      await bus.flush(); // the responder is registered with the server before the other connection asks
       const reply = await raw.request(`${p}.fail`, undefined, { timeout: 2000 });
       expect(reply.data).toHaveLength(0);
       expect(JSON.parse(reply.headers?.get(ERROR_HEADER) ?? 'null')).toEqual({ code: 'not_found', message: 'job not found', details: { job: 'x' } });

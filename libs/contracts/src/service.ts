@@ -35,5 +35,7 @@ export interface ServiceDefinition {
   readonly name: string;
   readonly dependsOn: readonly string[];
   readonly description: string;
+  /** Hosted by `kiln supervise` without `--services` (default true); a receiver is opt-in. */
+  readonly defaultHosted?: boolean;
   load(): Promise<ServiceFactory>;
 }

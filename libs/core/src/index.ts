@@ -4,3 +4,4 @@ export * from './names.js';
 export * from './disposable.js';
 export * from './deferred.js';
 export * from './clock.js';
+export * from './files.js';

@@ -1,8 +1,8 @@
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARTIFACT_CHUNK_BYTES, firmwarePb as pb } from '@kiln/contracts';
 import { invalidArgs, isSafeId, KilnError } from '@kiln/core';
-import { resolveBuildPaths } from './paths.js';
+import { builtFirmwareDir, resolveBuildPaths } from '@kiln/toolchain';
 
 /**
  * The downloadable images of a configuration's last build: the `.bin` files in its `.pioenvs/<name>/`
@@ -44,14 +44,6 @@ export async function readArtifact(configDir: string, configuration: string, fil
   }
 }
 
-async function artifactDir(configDir: string, configuration: string): Promise<string | undefined> {
-  const paths = resolveBuildPaths(configDir, configuration);
-  let name: unknown;
-  try {
-    name = (JSON.parse(await readFile(paths.storage, 'utf8')) as { name?: unknown }).name;
-  } catch {
-    return undefined;
-  }
-  // The name becomes a path segment: only a safe one is used.
-  return isSafeId(name) ? join(paths.buildRoot, name, '.pioenvs', name) : undefined;
+function artifactDir(configDir: string, configuration: string): Promise<string | undefined> {
+  return builtFirmwareDir(resolveBuildPaths(configDir, configuration));
 }

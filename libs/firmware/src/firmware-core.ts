@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { access } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, type FirmwareApi, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
-import { assertConfigurationName, assertSafeId, KilnError, notFound, type Clock } from '@kiln/core';
+import { assertConfigurationName, assertSafeId, KilnError, notFound, pathExists, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, type Job } from './jobs/job.js';
 import { JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
@@ -10,16 +9,20 @@ import { listArtifacts, readArtifact } from './artifacts.js';
 import { BuildGate } from './lanes/build-gate.js';
 import { Lane } from './lanes/lane.js';
 import { MAX_OUTPUT_LINES_RETAINED, trimNotice } from './output/index.js';
-import { resolveBuildPaths } from './paths.js';
+import { resolveBuildPaths } from '@kiln/toolchain';
 import { JobStore } from './persistence/job-store.js';
 import type { FirmwareSettings } from './settings.js';
-import type { Toolchain } from './toolchain/index.js';
+import type { Toolchain } from '@kiln/toolchain';
+import type { JobExecutor } from './executors/executor.js';
+import { LocalExecutor } from './executors/local-executor.js';
 
 export interface FirmwareCoreDeps {
   dataDir: string;
   configDir: string;
   settings: FirmwareSettings;
   toolchain: Toolchain;
+  /** Where compile-lane jobs run; default: locally through `toolchain`, one at a time. */
+  compileExecutor?: JobExecutor;
   logs: LogStoreApi;
   bus: Bus;
   logger: Logger;
@@ -44,15 +47,25 @@ export class FirmwareCore implements FirmwareApi {
   private readonly lanes: Record<pb.LaneName.LANE_NAME_COMPILE | pb.LaneName.LANE_NAME_UPLOAD, Lane>;
   private readonly gate = new BuildGate(() => this.jobs.values());
   private readonly store: JobStore;
-  /** Jobs that were running when the process stopped: their next run starts with a notice. */
-  private rerun = new Set<string>();
+  private readonly executors: Record<pb.LaneName.LANE_NAME_COMPILE | pb.LaneName.LANE_NAME_UPLOAD, JobExecutor>;
+  /** Jobs to re-run (after a restart or a lost worker): their next run starts with this notice in the log. */
+  private readonly notices = new Map<string, string>();
+  /** Jobs already re-run once after their executor lost them: a second loss fails them. */
+  private readonly lostOnce = new Set<string>();
   private stopped = false;
 
   constructor(private readonly deps: FirmwareCoreDeps) {
-    this.lanes = {
-      [LaneName.LANE_NAME_COMPILE]: new Lane(LaneName.LANE_NAME_COMPILE, 1),
-      [LaneName.LANE_NAME_UPLOAD]: new Lane(LaneName.LANE_NAME_UPLOAD, deps.settings.uploadSlots),
+    this.executors = {
+      [LaneName.LANE_NAME_COMPILE]: deps.compileExecutor ?? new LocalExecutor(deps.toolchain, deps.configDir, 1),
+      // Flashing always happens here: the device is reachable from this host.
+      [LaneName.LANE_NAME_UPLOAD]: new LocalExecutor(deps.toolchain, deps.configDir, deps.settings.uploadSlots),
     };
+    const capacityOf = (lane: keyof typeof this.executors) => () => this.executors[lane].capacity;
+    this.lanes = {
+      [LaneName.LANE_NAME_COMPILE]: new Lane(LaneName.LANE_NAME_COMPILE, capacityOf(LaneName.LANE_NAME_COMPILE)),
+      [LaneName.LANE_NAME_UPLOAD]: new Lane(LaneName.LANE_NAME_UPLOAD, capacityOf(LaneName.LANE_NAME_UPLOAD)),
+    };
+    this.executors[LaneName.LANE_NAME_COMPILE].onCapacityChange(() => this.pump());
     this.store = new JobStore(deps.dataDir, () => [...this.jobs.values()], deps.logger);
   }
 
@@ -62,6 +75,11 @@ export class FirmwareCore implements FirmwareApi {
 
   get runningCount(): number {
     return this.runs.size;
+  }
+
+  /** The compile lane's executor (started and stopped by the service). */
+  get compileExecutor(): JobExecutor {
+    return this.executors[LaneName.LANE_NAME_COMPILE];
   }
 
   // ---- commands ------------------------------------------------------------------------------
@@ -119,7 +137,7 @@ export class FirmwareCore implements FirmwareApi {
       throw new KilnError('invalid_args', `new_name: must be 1-31 lowercase letters, digits or hyphens (got ${JSON.stringify(newName)})`, { field: 'new_name', value: newName });
     }
     const target = `${newName}.yaml`;
-    if (await exists(resolveBuildPaths(this.deps.configDir, target).yaml)) {
+    if (await pathExists(resolveBuildPaths(this.deps.configDir, target).yaml)) {
       throw new KilnError('already_exists', `configuration ${target} already exists`, { new_name: newName });
     }
     return (await this.enqueue([this.newJob(from, JobType.JOB_TYPE_RENAME, { newName })]))[0]!;
@@ -194,12 +212,11 @@ export class FirmwareCore implements FirmwareApi {
   async restore(): Promise<void> {
     const loaded = (await this.store.load()).sort((a, b) => a.createdAtMs - b.createdAtMs);
     for (const job of loaded) this.jobs.set(job.id, job);
-    const rerun = new Set<string>();
     for (const job of loaded) {
       if (job.status === JobStatus.JOB_STATUS_RUNNING) {
         job.status = JobStatus.JOB_STATUS_QUEUED;
         job.progress = 0;
-        rerun.add(job.id);
+        this.notices.set(job.id, RESTART_NOTICE);
       }
     }
     for (const job of loaded) {
@@ -215,7 +232,6 @@ export class FirmwareCore implements FirmwareApi {
       }
       if (!job.held) this.lanes[laneOf(job)].enqueue(job.id);
     }
-    this.rerun = rerun;
     await this.store.save();
     this.pump();
   }
@@ -316,6 +332,7 @@ export class FirmwareCore implements FirmwareApi {
     job.finishedAtMs = this.deps.clock.now();
     job.held = false;
     this.lanes[laneOf(job)].remove(job.id);
+    this.lostOnce.delete(job.id);
   }
 
   /** Persist, then announce each changed job's current state, then schedule. */
@@ -363,13 +380,15 @@ export class FirmwareCore implements FirmwareApi {
     job.status = JobStatus.JOB_STATUS_RUNNING;
     job.startedAtMs = this.deps.clock.now();
     job.progress = 0;
-    const restarted = this.rerun.delete(job.id);
+    const notice = this.notices.get(job.id);
+    this.notices.delete(job.id);
     let isAnnounced = false;
     const announced = this.store.save().then(() => {
       isAnnounced = true;
       this.publish('started', encode(pb.JobStarted, { job }));
     });
-    const run = new JobRun(job, { ...this.deps, outputBatchMs: this.deps.settings.outputBatchMs }, restarted, announced);
+    const executor = this.executors[laneOf(job)];
+    const run = new JobRun(job, { ...this.deps, executor, outputBatchMs: this.deps.settings.outputBatchMs }, notice, announced);
     this.runs.set(job.id, run);
     void (async () => {
       const outcome = await run.run((progress) => {
@@ -380,10 +399,26 @@ export class FirmwareCore implements FirmwareApi {
       if (this.stopped) return; // abandoned: stays `running` on disk and re-runs on restore
       this.runs.delete(job.id);
       run.output.release();
+      if (outcome.lost && !this.lostOnce.has(job.id)) return this.requeueLost(job, lane, outcome.error);
       if (outcome.status === JobStatus.JOB_STATUS_COMPLETED) job.progress = 100;
       this.finish(job, outcome);
       await this.commit([job, ...this.settleDependents(job)]);
     })().catch((err: unknown) => this.deps.logger.error({ err, jobId: job.id }, 'job bookkeeping failed'));
+  }
+
+  /**
+   * A job its executor lost (worker died or stopped) runs again once, first on its lane (it was
+   * already running); lost a second time it fails with the loss as its error.
+   */
+  private async requeueLost(job: Job, lane: Lane, reason: string): Promise<void> {
+    this.lostOnce.add(job.id);
+    this.deps.logger.warn({ jobId: job.id, reason }, 'executor lost a running job; running it again');
+    lane.running.delete(job.id);
+    job.status = JobStatus.JOB_STATUS_QUEUED;
+    job.progress = 0;
+    lane.queue.unshift(job.id);
+    this.notices.set(job.id, LOST_NOTICE);
+    await this.commit([job]);
   }
 
   /**
@@ -435,7 +470,7 @@ export class FirmwareCore implements FirmwareApi {
   /** Validated name of a configuration that exists in the config dir. */
   private async configurationArg(value: unknown, field = 'configuration'): Promise<string> {
     const configuration = assertConfigurationName(field, value);
-    if (!(await exists(resolveBuildPaths(this.deps.configDir, configuration).yaml))) {
+    if (!(await pathExists(resolveBuildPaths(this.deps.configDir, configuration).yaml))) {
       throw new KilnError('not_found', `unknown configuration ${JSON.stringify(configuration)}: no such file in ${this.deps.configDir}`, { [field]: configuration });
     }
     return configuration;
@@ -443,18 +478,12 @@ export class FirmwareCore implements FirmwareApi {
 }
 
 const SUPERSEDED = 'superseded by a newer job for this configuration';
+const RESTART_NOTICE = '... [kiln restarted while this job was running; running it again]';
+const LOST_NOTICE = '... [running the job again (once) after its executor lost it]';
 
 /** esphome's device-name rule (names become host names). */
 const DEVICE_NAME = /^[a-z0-9-]{1,31}$/;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function laneOf(job: Job): pb.LaneName.LANE_NAME_COMPILE | pb.LaneName.LANE_NAME_UPLOAD {
   return job.lane === LaneName.LANE_NAME_UPLOAD ? LaneName.LANE_NAME_UPLOAD : LaneName.LANE_NAME_COMPILE;

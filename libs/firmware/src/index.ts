@@ -1,6 +1,12 @@
 export * from './service.js';
 export * from './settings.js';
 export { FirmwareCore, type FirmwareCoreDeps } from './firmware-core.js';
-export { resolveBuildPaths, type BuildPaths } from './paths.js';
-export { Toolchain, parseProgress, processAlive, type ToolchainOptions, type ToolchainAction, type ToolchainProcess } from './toolchain/index.js';
 export { JobOutput, trimNotice, MAX_OUTPUT_LINES_RETAINED, MAX_OUTPUT_LINES_INFLIGHT } from './output/index.js';
+export type { ExecutorExit, ExecutorProcess, ExecutorRequest, JobExecutor } from './executors/executor.js';
+export { LocalExecutor } from './executors/local-executor.js';
+export { WorkerPoolExecutor, type WorkerPoolOptions } from './executors/worker-pool.js';
+export { createCompileWorkerService, COMPILE_WORKER_SERVICE } from './worker/compile-worker.js';
+export { OffloadExecutor, type EligibleReceiver, type OffloadExecutorOptions, type ReceiverPool } from './executors/offload-executor.js';
+export { materialiseArtifacts } from './executors/materialise.js';
+export { Offloader } from './offloader/offloader.js';
+export { DEFAULT_OFFLOADER_SETTINGS, OffloaderSettingsStore, VERSION_MATCH_POLICIES, type OffloaderSettings, type VersionMatchPolicy } from './offloader/settings-store.js';

@@ -1,24 +1,42 @@
-import { createLogStoreBusClient, firmwareRpc, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { join } from 'node:path';
+import { createLogStoreBusClient, firmwareRpc, offloaderRpc, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { disposeAll, systemClock } from '@kiln/core';
 import { FirmwareCore } from './firmware-core.js';
 import { firmwareSettingsSchema } from './settings.js';
-import { Toolchain } from './toolchain/index.js';
+import { Toolchain } from '@kiln/toolchain';
+import { WorkerPoolExecutor } from './executors/worker-pool.js';
+import { LocalExecutor } from './executors/local-executor.js';
+import { OffloadExecutor } from './executors/offload-executor.js';
+import { Offloader } from './offloader/offloader.js';
+import { OffloaderSettingsStore } from './offloader/settings-store.js';
 
 export const FIRMWARE_SERVICE = 'firmware';
 
 export interface FirmwareService extends KilnService {
   readonly core: FirmwareCore;
+  readonly offloader: Offloader;
 }
 
 /** The firmware lanes as a service: commands on the bus, output to the log store over the bus. */
 export function createFirmwareService(deps: ServiceDeps): FirmwareService {
   const settings = deps.config.section(FIRMWARE_SERVICE, firmwareSettingsSchema);
   const toolchain = new Toolchain({ command: settings.toolchain.split(/\s+/), killGraceMs: settings.killGraceMs });
+  // Compile workers over the bus; `local` (the default) runs compiles as children of this process.
+  const base =
+    settings.compileExecutor === 'workers'
+      ? new WorkerPoolExecutor({ bus: deps.bus, logger: deps.logger, clock: systemClock, timeoutMs: settings.workerTimeoutMs })
+      : new LocalExecutor(toolchain, deps.config.core.configDir, 1);
+  // Paired receivers join the compile lane through this executor (see Offloader); without any it is `base`.
+  const offloaderDir = join(deps.config.core.dataDir, 'offloader');
+  const offloaderSettings = new OffloaderSettingsStore(offloaderDir);
+  const compileExecutor = new OffloadExecutor({ base, settings: () => offloaderSettings.settings, maxRemoteRetries: settings.maxRemoteRetries, logger: deps.logger, clock: systemClock });
+  const offloader = new Offloader({ dir: offloaderDir, settings: offloaderSettings, configDir: deps.config.core.configDir, executor: compileExecutor, logger: deps.logger, clock: systemClock });
   const core = new FirmwareCore({
     dataDir: deps.config.core.dataDir,
     configDir: deps.config.core.configDir,
     settings,
     toolchain,
+    compileExecutor,
     logs: createLogStoreBusClient(deps.bus),
     bus: deps.bus,
     logger: deps.logger,
@@ -28,7 +46,10 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
   return {
     name: FIRMWARE_SERVICE,
     core,
+    offloader,
     async start() {
+      await core.compileExecutor.start();
+      await offloader.start();
       await core.restore();
       bindings = [
         serveRpc(deps.bus, firmwareRpc.compile, async (r) => ({ job: await core.compile(r.configuration) })),
@@ -47,14 +68,22 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
         serveRpc(deps.bus, firmwareRpc.queueStatus, () => core.queueStatus()),
         serveRpc(deps.bus, firmwareRpc.getBinaries, async (r) => ({ configuration: r.configuration, artifacts: await core.getBinaries(r.configuration) })),
         serveRpc(deps.bus, firmwareRpc.readArtifact, (r) => core.readArtifact(r.configuration, r.file, r.offset, r.length)),
+        serveRpc(deps.bus, offloaderRpc.getSettings, () => offloader.view()),
+        serveRpc(deps.bus, offloaderRpc.setSettings, (r) => offloader.setSettings(r)),
+        serveRpc(deps.bus, offloaderRpc.previewPair, (r) => offloader.previewPair(r)),
+        serveRpc(deps.bus, offloaderRpc.requestPair, (r) => offloader.requestPair(r)),
+        serveRpc(deps.bus, offloaderRpc.unpair, async (r) => ({ removed: await offloader.unpair(r.pinSha256) })),
+        serveRpc(deps.bus, offloaderRpc.setPairingEnabled, async (r) => ({ pairing: await offloader.setPairingEnabled(r.pinSha256, r.enabled) })),
       ];
-      deps.logger.info({ toolchain: settings.toolchain, configDir: deps.config.core.configDir }, 'firmware lanes ready');
+      deps.logger.info({ toolchain: settings.toolchain, configDir: deps.config.core.configDir, compileExecutor: settings.compileExecutor }, 'firmware lanes ready');
     },
     async stop() {
       disposeAll(bindings);
       bindings = [];
       await core.stop();
+      await offloader.stop();
+      await core.compileExecutor.stop();
     },
-    health: () => ({ ok: true, detail: { running: String(core.runningCount) } }),
+    health: () => ({ ok: true, detail: { running: String(core.runningCount), compileExecutor: core.compileExecutor.kind, ...core.compileExecutor.detail() } }),
   };
 }

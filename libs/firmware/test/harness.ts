@@ -9,8 +9,9 @@ import { deferred, systemClock, type Deferred } from '@kiln/core';
 import { createRootLogger } from '@kiln/logging';
 import { createLogStoreService, type LogStoreService } from '@kiln/logstore';
 import { SIM_BIN } from '@kiln/esphome-sim';
-import { FirmwareCore, firmwareSettingsSchema, type FirmwareSettings } from '../src/index.js';
-import { Toolchain, type ToolchainAction, type ToolchainProcess } from '../src/toolchain/index.js';
+import { createCompileWorkerService, FirmwareCore, firmwareSettingsSchema, WorkerPoolExecutor, type FirmwareSettings } from '../src/index.js';
+import type { KilnService } from '@kiln/contracts';
+import { Toolchain, type ToolchainAction, type ToolchainProcess } from '@kiln/toolchain';
 
 export type Knobs = Record<string, unknown>;
 
@@ -44,6 +45,8 @@ export interface Harness {
   /** Until the toolchain has really started a process for this action and configuration. */
   waitForProcess(action: ToolchainAction['kind'], configuration: string): Promise<void>;
   restart(): Promise<FirmwareCore>;
+  /** With `workers`: start a compile worker (same bus, config dir and simulator), stopped at close. */
+  startWorker(id: string): Promise<KilnService>;
   close(): Promise<void>;
 }
 
@@ -67,6 +70,8 @@ export interface HarnessOptions {
   devices?: string[];
   /** Reuse an existing root (data + config dirs), e.g. after a crashed host. */
   root?: string;
+  /** Run the compile lane on compile workers over the harness's bus (firmware.compileExecutor=workers). */
+  workers?: boolean;
 }
 
 export async function harness(options: HarnessOptions = {}): Promise<Harness> {
@@ -106,7 +111,10 @@ export async function harness(options: HarnessOptions = {}): Promise<Harness> {
       }
     }
   });
-  const make = () => new FirmwareCore({ dataDir, configDir, settings, toolchain, logs, bus, logger, clock: systemClock });
+  const pool = options.workers ? new WorkerPoolExecutor({ bus, logger, clock: systemClock, timeoutMs: settings.workerTimeoutMs }) : undefined;
+  await pool?.start();
+  const workers: KilnService[] = [];
+  const make = () => new FirmwareCore({ dataDir, configDir, settings, toolchain, logs, bus, logger, clock: systemClock, ...(pool ? { compileExecutor: pool } : {}) });
   const h: Harness = {
     root,
     core: make(),
@@ -137,8 +145,26 @@ export async function harness(options: HarnessOptions = {}): Promise<Harness> {
       await h.core.restore();
       return h.core;
     },
+    async startWorker(id) {
+      const flags = [
+        { path: 'configDir', value: configDir, flag: '--config-dir' },
+        { path: 'firmware.toolchain', value: SIM_BIN, flag: '--set' },
+        { path: 'firmware.killGraceMs', value: '1000', flag: '--set' },
+        { path: 'worker.id', value: id, flag: '--set' },
+        { path: 'worker.heartbeatMs', value: '50', flag: '--set' },
+      ];
+      const workerConfig = await loadConfig({ env: { HOME: '/nonexistent' }, flags });
+      // The worker's toolchain inherits this process's environment: the simulator finds its knobs there.
+      process.env.ESPHOME_SIM_KNOBS = knobsFile;
+      const worker = createCompileWorkerService({ name: 'worker', bus, config: workerConfig, logger, fail: () => undefined });
+      await worker.start();
+      workers.push(worker);
+      return worker;
+    },
     async close() {
+      for (const w of workers.splice(0)) await w.stop();
       await h.core.stop();
+      await pool?.stop();
       await logstore.stop();
       await bus.close();
       await rm(root, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '@kiln/core';
 import { describe, expect, it } from 'vitest';
-import { isAlive } from './fixtures/toolchain/sim.js';
+import { processAlive as isAlive } from '@kiln/toolchain';
 import { harnessPerTest, S, type Harness } from './harness.js';
 
 const start = harnessPerTest();

@@ -1,29 +1,42 @@
 import { mkdir } from 'node:fs/promises';
-import { createFirmwareBusClient, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { createCatalogBusClient, createFirmwareBusClient, KILN_VERSION, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { Authenticator } from './auth.js';
 import { authCommands } from './commands/auth-commands.js';
 import { devicesCommands } from './commands/devices-commands.js';
 import { firmwareCommands } from './commands/firmware-commands.js';
+import { catalogCommands } from './commands/catalog-commands.js';
+import { remoteBuildCommands } from './commands/remote-build-commands.js';
 import { DeviceRegistry } from './devices/index.js';
 import { DownloadTokens, serveDownload } from './download.js';
 import { systemCommands } from './commands/system-commands.js';
 import type { CommandHandler } from './commands/types.js';
 import { gatewaySettingsSchema } from './settings.js';
+import { staticFiles } from './static-files.js';
 import { startGatewayServer, type GatewayServer } from './ws/server.js';
 
 export const GATEWAY_SERVICE = 'gateway';
-export const KILN_VERSION = '0.1.0';
 
 export interface GatewayService extends KilnService {
   /** The bound server once started (URL, connection and stream counts). */
   readonly server: GatewayServer | undefined;
 }
 
-/** The HTTP + WebSocket API: upstream device-builder protocol onto Kiln's contracts. */
-export function createGatewayService(deps: ServiceDeps): GatewayService {
+export interface GatewayOptions {
+  /**
+   * The built web page to serve at `/` when the `gateway.webRoot` setting is not given. The host
+   * passes it (the gateway never imports the page's package); without either, `/` is a plain-text hint.
+   */
+  defaultWebRoot?: string;
+}
+
+/** The HTTP + WebSocket API: upstream device-builder protocol onto Kiln's contracts, and the web page. */
+export function createGatewayService(deps: ServiceDeps, options: GatewayOptions = {}): GatewayService {
   const settings = deps.config.section(GATEWAY_SERVICE, gatewaySettingsSchema);
+  const webRoot = settings.webRoot !== undefined ? deps.config.resolvePath(settings.webRoot) : options.defaultWebRoot;
+  const web = webRoot ? staticFiles(webRoot) : undefined;
   const firmware = createFirmwareBusClient(deps.bus);
-  const commands: Record<string, CommandHandler> = { ...authCommands, ...systemCommands, ...firmwareCommands, ...devicesCommands };
+  const catalog = createCatalogBusClient(deps.bus);
+  const commands: Record<string, CommandHandler> = { ...authCommands, ...systemCommands, ...firmwareCommands, ...devicesCommands, ...catalogCommands, ...remoteBuildCommands };
   const devices = new DeviceRegistry({ configDir: deps.config.core.configDir });
   const downloads = new DownloadTokens();
   const auth = new Authenticator(settings.username, settings.password);
@@ -43,12 +56,15 @@ export function createGatewayService(deps: ServiceDeps): GatewayService {
         commands,
         logger: deps.logger,
         http: async (req, res) => {
-          if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://localhost').pathname !== '/api/firmware/download') return false;
-          await serveDownload(req, res, downloads, firmware);
-          return true;
+          if (req.method === 'GET' && new URL(req.url ?? '/', 'http://localhost').pathname === '/api/firmware/download') {
+            await serveDownload(req, res, downloads, firmware);
+            return true;
+          }
+          return web ? web(req, res) : false;
         },
         context: (port) => ({
           firmware,
+          catalog,
           devices,
           downloads,
           auth,
@@ -57,7 +73,7 @@ export function createGatewayService(deps: ServiceDeps): GatewayService {
           serverInfo: () => ({ kiln_version: KILN_VERSION, api: 'esphome-device-builder', port }),
         }),
       });
-      deps.logger.info({ url: server.url, login: auth.required ? 'password' : 'none' }, 'gateway listening (WebSocket API on /ws)');
+      deps.logger.info({ url: server.url, login: auth.required ? 'password' : 'none', webRoot: webRoot ?? null }, 'gateway listening (WebSocket API on /ws)');
     },
     async stop() {
       await server?.close();

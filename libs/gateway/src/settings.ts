@@ -9,6 +9,8 @@ export const gatewaySettingsSchema = v.strictObject({
   /** Login for the WebSocket API (auth/login); unset = no login (trust whoever reaches the listen address). */
   password: v.optional(v.pipe(v.string(), v.minLength(8, 'must be at least 8 characters'))),
   username: v.optional(v.pipe(v.string(), v.minLength(1)), 'admin'),
+  /** Directory of the built web page served at `/` (default: the one the host ships, `@kiln/web`). */
+  webRoot: v.optional(v.pipe(v.string(), v.minLength(1, 'must not be empty'))),
   /** Per-stream live queue bound (the stream helper's capacity). */
   streamCapacity: intSetting(4000, { min: 1, max: 1_000_000 }),
 });

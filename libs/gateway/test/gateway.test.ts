@@ -152,6 +152,22 @@ describe('firmware commands', () => {
     expect(s.bus.subscriptionCount()).toBe(baseline);
   });
 
+  it('subscribe_events carries job progress (for the lanes view) between a job\'s started and completed', async () => {
+    const s = await stack();
+    const c = await client(s);
+    const sub = c.send('subscribe_events');
+    await c.next((f) => f.message_id === sub && f.event === 'initial_state');
+    const job = resultOf(await c.call('firmware/compile', { configuration: 'kitchen.yaml' }));
+    await c.next((f) => f.message_id === sub && f.event === 'job_completed');
+    const mine = c.frames.filter((f) => f.message_id === sub && f.event !== 'initial_state');
+    const progress = mine.filter((f) => f.event === 'job_progress');
+    expect(progress.length).toBeGreaterThan(0);
+    for (const p of progress) expect(p.data).toEqual({ job_id: job.id, progress: expect.any(Number) });
+    const events = mine.map((f) => f.event);
+    expect(events.indexOf('job_started')).toBeLessThan(events.indexOf('job_progress'));
+    expect(events.lastIndexOf('job_progress')).toBeLessThan(events.indexOf('job_completed'));
+  });
+
   it('follow_jobs: a snapshot of the jobs, then live lifecycle events in order', async () => {
     const s = await stack();
     const c = await client(s);

@@ -1,4 +1,5 @@
-import { connectNatsBus, createInProcessBus, type Bus } from '@kiln/bus';
+import { connectNatsBus, createInProcessBus } from '@kiln/bus';
+import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
 import { createLogStoreBusClient, type LogStoreApi } from '@kiln/contracts';
 import { createLogStoreGrpcClient } from '@kiln/contracts/grpc';
 import { KilnError } from '@kiln/core';
@@ -6,19 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogStoreService } from '../src/index.js';
 import { collect, numbered, startService, tempDir } from './helpers.js';
 
-const NATS_URL = process.env.NATS_TEST_URL ?? 'nats://127.0.0.1:4222';
-
 /** A namespace of its own on the shared server: other test runs may serve the same subjects. */
-const PREFIX = `t${process.pid}x${Date.now()}`;
-
-async function natsOrSkip(): Promise<Bus | undefined> {
-  try {
-    return await connectNatsBus({ servers: NATS_URL, timeoutMs: 2_000, prefix: PREFIX });
-  } catch (err) {
-    if (process.env.CI === 'true') throw err;
-    return undefined;
-  }
-}
+const PREFIX = testNatsPrefix();
+const natsOrSkip = () => connectTestNats(PREFIX);
 
 /** `listeners` counts what a follower holds on the side that feeds it: bus subscriptions, or store followers for gRPC. */
 type Context = { client: LogStoreApi; service: LogStoreService; listeners(): number; teardown(): Promise<void> };
@@ -42,6 +33,8 @@ const transports: Transport[] = [
       const clientBus = await connectNatsBus({ servers: NATS_URL, prefix: PREFIX });
       const { dir, cleanup } = await tempDir();
       const service = await startService(serverBus, dir);
+      // The responders must have reached the server before another connection asks.
+      await serverBus.flush();
       return {
         client: createLogStoreBusClient(clientBus),
         service,

@@ -6,3 +6,4 @@ export { currentService, runInService, type ServiceContext } from './attribution
 export { RestartBackoff } from './backoff.js';
 export { startOrder } from './order.js';
 export type { RunnerStatus } from './runner.js';
+export { startSystemdNotifier, type SystemdNotifier, type SystemdNotifierOptions } from './systemd-notify.js';

@@ -101,6 +101,9 @@ export class Supervisor {
       if (this.stopping) return;
       await runner.start();
     }
+    // Ready means reachable: on NATS the services' responders must be registered with the server
+    // before anyone is told (a caller on another connection would otherwise get "no responders").
+    await this.options.bus.flush().catch(() => undefined);
     this.heartbeat = setInterval(() => this.publishHealth(undefined, true), this.options.settings.heartbeatMs);
     this.heartbeat.unref();
     this.ready = true;

@@ -7,7 +7,8 @@ import { loadConfig, v } from '@kiln/config';
 import { createLogStoreBusClient, firmwarePb as pb, firmwareSubjects } from '@kiln/contracts';
 import { deferred, systemClock, type Deferred } from '@kiln/core';
 import { SIM_BIN } from '@kiln/esphome-sim';
-import { FirmwareCore, firmwareSettingsSchema, Toolchain } from '@kiln/firmware';
+import { FirmwareCore, firmwareSettingsSchema } from '@kiln/firmware';
+import { Toolchain } from '@kiln/toolchain';
 
 import { createRootLogger } from '@kiln/logging';
 import { createLogStoreService, type LogStoreService } from '@kiln/logstore';

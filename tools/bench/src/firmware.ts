@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { firmwarePb as pb } from '@kiln/contracts';
-import { MAX_OUTPUT_LINES_RETAINED, processAlive } from '@kiln/firmware';
+import { MAX_OUTPUT_LINES_RETAINED } from '@kiln/firmware';
+import { processAlive } from '@kiln/toolchain';
 import { startBenchHost } from './firmware-host.js';
 import { KILN_NODE_FLAGS, mb, table } from './proc.js';
 

@@ -1,45 +1,18 @@
 // Idle memory of `kiln supervise` (compiled JS, every service) next to a bare node process, in one run.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mb, memoryOf, sleep, table } from './proc.js';
+import { mb, settledMemory, table, waitReady } from './proc.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const kiln = join(root, 'apps/kiln/bin/kiln');
-const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3_000);
-const SAMPLES = 5;
-
-async function waitReady(dataDir: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`kiln supervise exited with ${child.exitCode}`);
-    try {
-      const run = JSON.parse(await readFile(join(dataDir, 'run/supervise.json'), 'utf8')) as { healthUrl?: string };
-      if (run.healthUrl && (await fetch(`${run.healthUrl}/ready`)).status === 200) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(50);
-  }
-  throw new Error('kiln supervise did not become ready');
-}
-
-async function settledMemory(pid: number): Promise<{ rssKb: number; pssKb: number }> {
-  await sleep(SETTLE_MS);
-  const samples = [];
-  for (let i = 0; i < SAMPLES; i++) {
-    samples.push(await memoryOf(pid));
-    await sleep(200);
-  }
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  return { rssKb: median(samples.map((s) => s.rssKb)), pssKb: median(samples.map((s) => s.pssKb)) };
-}
 
 async function measureBareNode(): Promise<{ rssKb: number; pssKb: number }> {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   try {
-    return await settledMemory(child.pid!);
+    return (await settledMemory([child.pid!]))[0]!;
   } finally {
     child.kill('SIGKILL');
   }
@@ -52,8 +25,8 @@ async function measureSupervise(extraArgs: string[]): Promise<{ rssKb: number; p
     env: { ...process.env, KILN_LOG_LEVEL: 'warn' },
   });
   try {
-    await waitReady(dataDir, child);
-    return await settledMemory(child.pid!);
+    await waitReady(dataDir, 'supervise', child);
+    return (await settledMemory([child.pid!]))[0]!;
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

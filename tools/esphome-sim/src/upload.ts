@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { yamlSeed, type DevicePaths } from './artifacts.js';
 import type { DeviceConfig } from './config.js';
@@ -28,8 +28,47 @@ export async function upload(device: DeviceConfig, paths: DevicePaths, port: str
   return isSerialPort(port) ? esptool(device, paths, port, size, knobs) : ota(device, paths, port, size, knobs);
 }
 
-async function esptool(device: DeviceConfig, _paths: DevicePaths, port: string, size: number, knobs: ResolvedKnobs): Promise<number> {
+interface FlashImage {
+  path: string;
+  offset: number;
+  size: number;
+}
+
+/**
+ * What esphome's esptool upload flashes: the app (the `.bin` beside idedata's `prog_path`) and the
+ * idedata's extra images at their offsets. Like esphome, it takes the layout from the idedata, so a
+ * missing idedata or a listed image that is not on disk fails here, before esptool connects.
+ */
+async function flashImages(paths: DevicePaths): Promise<{ app: FlashImage; extra: FlashImage[] } | string> {
+  let ideData: { prog_path?: unknown; extra?: { flash_images?: { path?: unknown; offset?: unknown }[] } };
+  try {
+    ideData = JSON.parse(await readFile(paths.idedata, 'utf8')) as typeof ideData;
+  } catch {
+    return `ERROR idedata not found (or unreadable) at ${paths.idedata}`;
+  }
+  const sizeOf = (path: string): Promise<number | undefined> => stat(path).then((s) => s.size, () => undefined);
+  if (typeof ideData.prog_path !== 'string') return `ERROR idedata ${paths.idedata} has no prog_path`;
+  const appPath = ideData.prog_path.replace(/\.elf$/, '.bin');
+  const appSize = await sizeOf(appPath);
+  if (appSize === undefined) return `ERROR Firmware ${appPath} (from idedata prog_path) not found`;
+  const extra: FlashImage[] = [];
+  for (const image of ideData.extra?.flash_images ?? []) {
+    const path = typeof image.path === 'string' ? image.path : '';
+    const offset = typeof image.offset === 'string' ? Number.parseInt(image.offset, 16) : Number.NaN;
+    const size = path ? await sizeOf(path) : undefined;
+    if (size === undefined || Number.isNaN(offset)) return `ERROR Flash image ${JSON.stringify(image.path)} at ${String(image.offset)} listed in ${paths.idedata} not found`;
+    extra.push({ path, offset, size });
+  }
+  return { app: { path: appPath, offset: APP_OFFSET, size: appSize }, extra };
+}
+
+async function esptool(device: DeviceConfig, paths: DevicePaths, port: string, size: number, knobs: ResolvedKnobs): Promise<number> {
   const chip = device.platform === 'esp8266' ? 'ESP8266' : 'ESP32';
+  const images = await flashImages(paths);
+  if (typeof images === 'string') {
+    await line(images);
+    return 1;
+  }
   await line('esptool.py v4.8.1');
   await line(`Serial port ${port}`);
   await line('Connecting....');
@@ -46,6 +85,9 @@ async function esptool(device: DeviceConfig, _paths: DevicePaths, port: string, 
   await line('Stub running...');
   await line('Changing baud rate to 460800');
   await line('Changed.');
+  for (const image of images.extra) {
+    await line(`Wrote ${image.size} bytes at 0x${hex8(image.offset)}`);
+  }
   const compressed = Math.max(1, Math.floor(size * 0.65));
   const blocks = Math.max(1, Math.ceil(compressed / ESPTOOL_BLOCK));
   const end = APP_OFFSET + size;

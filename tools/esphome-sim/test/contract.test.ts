@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -140,6 +140,32 @@ describe('upload', () => {
     expect(writes.at(-1)).toMatch(/\(100 %\)$/);
     expect(out).toContain('Hash of data verified.');
     expect(out.at(-1)).toBe('INFO Successfully uploaded program.');
+  });
+
+  it('a serial upload flashes the idedata images at their offsets', async () => {
+    const config = await ws.device('layout');
+    expect((await runSim(['compile', config])).code).toBe(0);
+    const result = await runSim(['upload', '--device', '/dev/ttyUSB0', config]);
+    expect(result.code).toBe(0);
+    expect(lines(result.stdout)).toEqual(expect.arrayContaining([expect.stringMatching(/^Wrote \d+ bytes at 0x00001000$/), expect.stringMatching(/^Wrote \d+ bytes at 0x00008000$/)]));
+  });
+
+  it('a serial upload fails clearly when the idedata is missing or lists a missing image (OTA needs neither)', async () => {
+    const config = await ws.device('broken');
+    expect((await runSim(['compile', config])).code).toBe(0);
+    const paths = buildPaths(join(ws.dir, '.esphome'), 'broken');
+    const ideData = JSON.parse(await readFile(paths.idedata, 'utf8')) as { extra: { flash_images: { path: string }[] } };
+    const bootloader = ideData.extra.flash_images[0]!.path;
+    await rm(bootloader);
+    const missingImage = await runSim(['upload', '--device', '/dev/ttyUSB0', config]);
+    expect(missingImage.code).toBe(1);
+    expect(missingImage.stdout).toContain(`ERROR Flash image ${JSON.stringify(bootloader)} at 0x1000 listed in ${paths.idedata} not found`);
+    expect(missingImage.stdout).not.toContain('Connecting....');
+    await rm(paths.idedata);
+    const missingIdeData = await runSim(['upload', '--device', '/dev/ttyUSB0', config]);
+    expect(missingIdeData.code).toBe(1);
+    expect(missingIdeData.stdout).toContain(`ERROR idedata not found (or unreadable) at ${paths.idedata}`);
+    expect((await runSim(['upload', '--device', '10.0.0.9', config])).code).toBe(0);
   });
 
   it('uploads OTA with carriage-return progress updates', async () => {

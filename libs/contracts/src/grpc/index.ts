@@ -3,3 +3,12 @@
 export * from './status.js';
 export * from './logstore-client.js';
 export { LogStoreServiceService, type LogStoreServiceServer } from './gen/kiln/logstore/v1/logstore.js';
+export * from './receiver-client.js';
+export {
+  BuildServiceService,
+  PairingServiceService,
+  SessionServiceService,
+  type BuildServiceServer,
+  type PairingServiceServer,
+  type SessionServiceServer,
+} from './gen/kiln/remote/v1/remote.js';

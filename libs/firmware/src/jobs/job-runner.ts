@@ -1,10 +1,10 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, type LogStoreApi } from '@kiln/contracts';
 import type { Logger } from '@kiln/logging';
 import { JobOutput, NO_ESPHOME_MODULE_HINT } from '../output/index.js';
-import { resolveBuildPaths } from '../paths.js';
-import { parseProgress, type Toolchain, type ToolchainAction, type ToolchainProcess } from '../toolchain/index.js';
+import { parseProgress, resolveBuildPaths } from '@kiln/toolchain';
+import type { ExecutorProcess, JobExecutor } from '../executors/executor.js';
 import { JobType, typeName, type Job } from './job.js';
 import { OutputPipe } from './output-pipe.js';
 
@@ -12,11 +12,14 @@ export interface RunOutcome {
   status: pb.JobStatus;
   exitCode?: number;
   error: string;
+  /** The executor lost the job (its worker died): it did not fail on its own merits. */
+  lost?: boolean;
 }
 
 export interface RunnerDeps {
   configDir: string;
-  toolchain: Toolchain;
+  /** Where this job's toolchain process runs (the lane's executor). */
+  executor: JobExecutor;
   logs: LogStoreApi;
   bus: Bus;
   logger: Logger;
@@ -30,14 +33,15 @@ export interface RunnerDeps {
  */
 export class JobRun {
   readonly output = new JobOutput();
-  private process: ToolchainProcess | undefined;
+  private process: ExecutorProcess | undefined;
   private cancelReason: string | undefined;
   private progress = 0;
 
   constructor(
     readonly job: Job,
     private readonly deps: RunnerDeps,
-    private readonly restartNotice: boolean,
+    /** A first line for the log when this is a re-run (after a restart or a lost worker). */
+    private readonly notice: string | undefined,
     /** Resolves once `started` is announced: output events never go out before it. */
     private readonly announced: Promise<void>,
   ) {}
@@ -59,7 +63,7 @@ export class JobRun {
       this.output.append(line);
       await pipe.push(line);
     };
-    if (this.restartNotice) await emit('... [kiln restarted while this job was running; running it again]');
+    if (this.notice !== undefined) await emit(this.notice);
     let outcome: RunOutcome;
     try {
       outcome = this.job.type === JobType.JOB_TYPE_RESET_BUILD_ENV ? await this.resetBuildEnv(emit) : await this.runToolchain(emit, onProgress);
@@ -75,12 +79,10 @@ export class JobRun {
   }
 
   private async runToolchain(emit: (line: string) => Promise<void>, onProgress: (p: number) => void): Promise<RunOutcome> {
-    const paths = resolveBuildPaths(this.deps.configDir, this.job.configuration);
-    const action = actionFor(this.job);
-    const progressKind = action.kind === 'upload' ? 'upload' : 'compile';
-    await mkdir(paths.dataDir, { recursive: true });
+    const { id: jobId, configuration, type, port, newName } = this.job;
+    const progressKind = type === JobType.JOB_TYPE_UPLOAD ? 'upload' : 'compile';
     if (this.cancelReason !== undefined) return { status: pb.JobStatus.JOB_STATUS_CANCELLED, error: this.cancelReason };
-    const proc = this.deps.toolchain.run(action, paths.yaml, { dataDir: paths.dataDir, cwd: this.deps.configDir });
+    const proc = await this.deps.executor.run({ jobId, configuration, type, port, newName });
     this.process = proc;
     if (this.cancelReason !== undefined) void proc.terminate();
     for await (const line of proc.lines) {
@@ -92,6 +94,11 @@ export class JobRun {
       }
     }
     const exit = await proc.exited;
+    if (exit.lost) {
+      // Said in the job's log too, so a reader of the log sees why the output stops (and restarts).
+      await emit(`... [${exit.error?.message ?? 'the job was lost by its executor'}]`);
+      return { status: pb.JobStatus.JOB_STATUS_FAILED, error: exit.error?.message ?? 'lost', lost: true };
+    }
     if (exit.error) return { status: pb.JobStatus.JOB_STATUS_FAILED, error: exit.error.message };
     if (exit.exitCode === 0) return { status: pb.JobStatus.JOB_STATUS_COMPLETED, exitCode: 0, error: '' };
     const error = this.output.verdicts.noEsphomeModule
@@ -109,23 +116,6 @@ export class JobRun {
     await rm(buildRoot, { recursive: true, force: true });
     await emit('INFO Build environment reset');
     return { status: pb.JobStatus.JOB_STATUS_COMPLETED, exitCode: 0, error: '' };
-  }
-}
-
-function actionFor(job: Job): ToolchainAction {
-  switch (job.type) {
-    case JobType.JOB_TYPE_COMPILE:
-      return { kind: 'compile' };
-    case JobType.JOB_TYPE_UPLOAD:
-      return { kind: 'upload', port: job.port };
-    case JobType.JOB_TYPE_CLEAN:
-      return { kind: 'clean' };
-    case JobType.JOB_TYPE_INSTALL:
-      return { kind: 'run', port: job.port };
-    case JobType.JOB_TYPE_RENAME:
-      return { kind: 'rename', newName: job.newName };
-    default:
-      throw new Error(`job type ${typeName(job.type)} cannot run on this toolchain`);
   }
 }
 

@@ -1,8 +1,9 @@
 import type { firmwarePb as pb } from '@kiln/contracts';
 
 /**
- * One lane: a FIFO of queued job ids and the set running now, bounded by `slots`. The compile lane
- * has one slot (a compile saturates the CPU); the upload lane as many as configured.
+ * One lane: a FIFO of queued job ids and the set running now, bounded by `slots`, which follow the
+ * lane's executor: locally the compile lane has one slot (a compile saturates the CPU) and the upload
+ * lane as many as configured; with compile workers, one per live worker.
  */
 export class Lane {
   readonly queue: string[] = [];
@@ -10,8 +11,12 @@ export class Lane {
 
   constructor(
     readonly name: pb.LaneName,
-    readonly slots: number,
+    private readonly capacity: () => number,
   ) {}
+
+  get slots(): number {
+    return this.capacity();
+  }
 
   get free(): number {
     return this.slots - this.running.size;

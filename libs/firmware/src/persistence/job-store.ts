@@ -1,7 +1,7 @@
-import { readFile, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { firmwarePb as pb } from '@kiln/contracts';
-import { writeFileAtomic } from '@kiln/core';
+import { readTextIfExists, writeFileAtomic } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import type { Job } from '../jobs/job.js';
 
@@ -38,13 +38,8 @@ export class JobStore {
 
   /** Jobs as last saved. A file that cannot be read as jobs is moved aside (kept for inspection), never overwritten. */
   async load(): Promise<Job[]> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
+    const text = await readTextIfExists(this.path);
+    if (text === undefined) return [];
     try {
       const parsed = JSON.parse(text) as { version?: unknown; jobs?: unknown };
       if (parsed.version !== FORMAT_VERSION || !Array.isArray(parsed.jobs)) throw new Error(`unsupported format version ${String(parsed.version)}`);

@@ -1,6 +1,7 @@
 import type { DeviceInfo } from '../devices/index.js';
 import { arg, parseArgs, v } from './args.js';
-import type { CommandHandler } from './types.js';
+import { invalidArgs, KilnError } from '@kiln/core';
+import type { CommandContext, CommandHandler } from './types.js';
 
 /** A device as the WebSocket API shows it (upstream snake_case names). */
 export function deviceToJson(d: DeviceInfo) {
@@ -16,6 +17,25 @@ export function deviceToJson(d: DeviceInfo) {
     has_build: d.hasBuild,
     modified_at: new Date(d.modifiedAtMs).toISOString(),
   };
+}
+
+/**
+ * A catalog board id names its platform and PlatformIO board (`sonoff_basic` → esp8266 / esp01_1m).
+ * A board the catalog does not know is taken as a PlatformIO board id when the platform is given.
+ */
+async function boardTarget(ctx: CommandContext, boardId: string, platform: string | undefined): Promise<{ platform?: string; board?: string }> {
+  const { boards } = JSON.parse(await ctx.catalog.getCompatibleBoards({ boardId })) as { boards: { id: string; esphome: { platform: string; board: string } }[] };
+  const known = boards.find((b) => b.id === boardId);
+  if (!known) {
+    if (platform === undefined) {
+      throw new KilnError('not_found', `board_id: no board ${JSON.stringify(boardId)} in the catalog (give platform to use a PlatformIO board id)`, { field: 'board_id', value: boardId });
+    }
+    return { platform, board: boardId };
+  }
+  if (platform !== undefined && platform !== known.esphome.platform) {
+    throw invalidArgs('platform', platform, `board ${JSON.stringify(boardId)} belongs to platform ${known.esphome.platform}`);
+  }
+  return { platform: known.esphome.platform, board: known.esphome.board };
 }
 
 /** `devices/*`: the YAML files in the config dir (the registry notices changes made on disk too). */
@@ -42,10 +62,11 @@ export const devicesCommands: Record<string, CommandHandler> = {
       }),
       args,
     );
+    const target: { platform?: string; board?: string } = a.board_id === undefined ? (a.platform === undefined ? {} : { platform: a.platform }) : await boardTarget(ctx, a.board_id, a.platform);
     const device = await ctx.devices.create({
       name: a.name,
-      ...(a.platform !== undefined ? { platform: a.platform } : {}),
-      ...(a.board_id !== undefined ? { board: a.board_id } : {}),
+      ...(target.platform !== undefined ? { platform: target.platform } : {}),
+      ...(target.board !== undefined ? { board: target.board } : {}),
       ...(a.overwrite !== undefined ? { overwrite: a.overwrite } : {}),
     });
     return { result: deviceToJson(device) };

@@ -30,8 +30,10 @@ export const systemCommands: Record<string, CommandHandler> = {
           (e) => {
             if (e.kind === 'lifecycle') c.pushOrTerminate({ event: `job_${e.name}`, data: jobToJson(e.job) });
             else if (e.kind === 'cleared') c.pushOrTerminate({ event: 'jobs_cleared', data: { job_ids: e.jobIds } });
+            // Progress is a sample, not state: dropped when the client is behind, never a reason to resync.
+            else if (e.kind === 'progress') c.push({ event: 'job_progress', data: { job_id: e.jobId, progress: e.progress } });
           },
-          ['queued', 'started', 'completed', 'failed', 'cancelled', 'cleared'],
+          ['queued', 'started', 'completed', 'failed', 'cancelled', 'cleared', 'progressed'],
         );
         return { [Symbol.dispose]: () => disposeAll([devices, jobs]) };
       },

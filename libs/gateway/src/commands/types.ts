@@ -1,5 +1,5 @@
 import type { Bus } from '@kiln/bus';
-import type { FirmwareApi } from '@kiln/contracts';
+import type { CatalogApi, FirmwareApi } from '@kiln/contracts';
 import type { EventStream } from '@kiln/streams';
 import type { DeviceRegistry } from '../devices/index.js';
 import type { Authenticator } from '../auth.js';
@@ -12,6 +12,7 @@ export type CommandOutcome = { result: unknown } | { stream: EventStream<StreamI
 
 export interface CommandContext {
   firmware: FirmwareApi;
+  catalog: CatalogApi;
   devices: DeviceRegistry;
   downloads: DownloadTokens;
   auth: Authenticator;

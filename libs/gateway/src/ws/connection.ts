@@ -4,7 +4,7 @@ import { StreamBackpressureError, type EventStream } from '@kiln/streams';
 import { WebSocket, type RawData } from 'ws';
 import { OPEN_COMMANDS } from '../commands/auth-commands.js';
 import type { CommandContext, CommandHandler, Session, StreamItem } from '../commands/types.js';
-import { errorFrame, FrameError, parseClientFrame, type MessageId, type ServerFrame } from './protocol.js';
+import { errorFrame, FrameError, parseClientFrame, serializeFrame, type MessageId, type ServerFrame } from './protocol.js';
 
 /** Close code for a client that fell too far behind a fail-closed stream: reconnect and resync. */
 export const CLOSE_BACKPRESSURE = 1013;
@@ -101,6 +101,6 @@ export class Connection {
   /** Resolves when the frame is handed to the socket: awaiting it is the per-client backpressure. */
   private send(frame: ServerFrame): Promise<void> {
     if (this.ws.readyState !== WebSocket.OPEN) return Promise.resolve();
-    return new Promise((resolve) => this.ws.send(JSON.stringify(frame), () => resolve()));
+    return new Promise((resolve) => this.ws.send(serializeFrame(frame), () => resolve()));
   }
 }

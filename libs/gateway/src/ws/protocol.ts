@@ -8,6 +8,20 @@ export interface ClientFrame {
   args: Record<string, unknown>;
 }
 
+/**
+ * A result that already is JSON text (catalog replies are produced as JSON once by the catalog
+ * service): spliced into the frame as is instead of being parsed and serialised again.
+ */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+/** A frame as the text sent on the socket. */
+export function serializeFrame(frame: ServerFrame): string {
+  if ('result' in frame && frame.result instanceof RawJson) return `{"message_id":${JSON.stringify(frame.message_id)},"result":${frame.result.text}}`;
+  return JSON.stringify(frame);
+}
+
 export type ServerFrame =
   | { message_id: MessageId; result: unknown }
   | { message_id: MessageId; event: string; data: unknown }

@@ -1,0 +1,198 @@
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
+import { createFirmwareBusClient, createLogStoreBusClient, firmwarePb, type FirmwareApi } from '@kiln/contracts';
+import { SIM_BIN } from '@kiln/esphome-sim';
+import { loadOrCreateIdentity } from '@kiln/remote-identity';
+import { processAlive, resolveBuildPaths } from '@kiln/toolchain';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EPHEMERAL, runKiln, startKiln, tempDataDir, type Running } from './cli-harness.js';
+import { deviceYaml, startReceiverProcess, type Cleanups, type ReceiverProcess } from './remote-harness.js';
+
+const S = firmwarePb.JobStatus;
+const cleanups: Cleanups = [];
+let prefix: string;
+beforeEach(() => {
+  prefix = testNatsPrefix();
+});
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+interface Offloader {
+  kiln: Running;
+  healthUrl: string;
+  dir: string;
+  configDir: string;
+  firmware: FirmwareApi;
+  log(jobId: string): Promise<string[]>;
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
+  for (let i = 0; i < 1200; i++) {
+    const v = await fn();
+    if (ok(v)) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+/** `kiln pair` each receiver (headless, one-shot key), then `kiln supervise` as the offloader over NATS. */
+async function startOffloader(receivers: ReceiverProcess[], devices: string[]): Promise<Offloader | undefined> {
+  const bus = await connectTestNats(prefix);
+  if (!bus) return undefined;
+  cleanups.push(() => bus.close());
+  const { dir, cleanup } = await tempDataDir();
+  cleanups.push(cleanup);
+  const configDir = join(dir, 'config');
+  await mkdir(configDir, { recursive: true });
+  for (const d of devices) await writeFile(join(configDir, `${d}.yaml`), deviceYaml(d));
+  for (const r of receivers) await pair(r, dir);
+  const kiln = startKiln(['supervise', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, ...EPHEMERAL], dir, {
+    ESPHOME_SIM_KNOBS_JSON: JSON.stringify({ default: { uploadMs: 50 } }),
+  });
+  cleanups.push(() => kiln.stop());
+  const healthUrl = await kiln.healthUrl();
+  if (receivers.length > 0) await eligible(healthUrl, receivers.length);
+  const logs = createLogStoreBusClient(bus);
+  return { kiln, healthUrl, dir, configDir, firmware: createFirmwareBusClient(bus), log: async (id) => (await logs.read(id)).lines };
+}
+
+/** `kiln pair` with the offloader's data dir (headless: the receiver's one-shot key). */
+async function pair(receiver: ReceiverProcess, dataDir: string): Promise<void> {
+  const paired = await runKiln(['pair', receiver.address, '--yes', '--pairing-key-file', receiver.keyFile, '--data-dir', dataDir], { HOME: dataDir });
+  expect(paired.code, paired.stdout + paired.stderr).toBe(0);
+}
+
+/** The compile lane counts a receiver once its status stream is up. */
+async function eligible(healthUrl: string, count: number): Promise<void> {
+  await until(
+    async () => ((await (await fetch(`${healthUrl}/health`)).json()) as { services: Array<{ name: string; health?: { detail?: Record<string, string> } }> }).services.find((s) => s.name === 'firmware')?.health?.detail,
+    (d) => d?.eligibleReceivers === String(count),
+    `${count} receiver(s) eligible`,
+  );
+}
+
+const finished = (j: firmwarePb.Job): boolean => j.status === S.JOB_STATUS_COMPLETED || j.status === S.JOB_STATUS_FAILED || j.status === S.JOB_STATUS_CANCELLED;
+
+/** Which receiver (by address) the log says the compile ran on last. */
+function ranOn(lines: string[], receivers: ReceiverProcess[]): ReceiverProcess | undefined {
+  const line = lines.filter((l) => l.startsWith('... [compiling on receiver')).at(-1) ?? '';
+  return receivers.find((r) => line.includes(`(${r.address})`));
+}
+
+// Three kiln processes and their simulator children per test, on a machine shared with other runs.
+const SLOW = 90_000;
+
+describe('offloader: kiln supervise sends compiles to two kiln receiver processes (real gRPC, NATS)', () => {
+  it('four installs compile in parallel across both receivers; the images land byte for byte where the local upload flashes them (OTA and serial)', async ({ skip }) => {
+    const receivers = await Promise.all([startReceiverProcess(cleanups, { default: { compileMs: 1500, steps: 10 } }), startReceiverProcess(cleanups, { default: { compileMs: 1500, steps: 10 } })]);
+    const devices = ['a1', 'a2', 'b1', 'b2'];
+    const off = await startOffloader(receivers, devices);
+    if (!off) return skip('NATS is not running (CI=true makes this a failure)');
+    // b2 is flashed over serial: esptool needs the flash layout (idedata), which travels with the images.
+    const portOf = (configuration: string): string => (configuration === 'b2.yaml' ? '/dev/ttyUSB0' : 'OTA');
+    const chains = await off.firmware.installBulk(devices.map((d) => ({ configuration: `${d}.yaml`, port: portOf(`${d}.yaml`) })));
+    const uploads = chains.filter((j) => j.type === firmwarePb.JobType.JOB_TYPE_UPLOAD);
+    const compiles = chains.filter((j) => j.type === firmwarePb.JobType.JOB_TYPE_COMPILE);
+    for (const u of uploads) expect((await until(() => off.firmware.getJob(u.id), finished, `upload ${u.configuration}`)).status).toBe(S.JOB_STATUS_COMPLETED);
+
+    const identity = await loadOrCreateIdentity(join(off.dir, 'offloader', 'identity'), 'unused');
+    const done = await Promise.all(compiles.map((c) => off.firmware.getJob(c.id)));
+    const where = new Map<string, ReceiverProcess>();
+    for (const job of done) {
+      expect(job.status).toBe(S.JOB_STATUS_COMPLETED);
+      const lines = await off.log(job.id);
+      const receiver = ranOn(lines, receivers);
+      expect(receiver, lines.join('\n')).toBeDefined();
+      where.set(job.id, receiver!);
+      const device = job.configuration.replace('.yaml', '');
+      const local = resolveBuildPaths(off.configDir, job.configuration).firmwareDir(device);
+      const remote = resolveBuildPaths(receiver!.configDir, job.configuration, { dashboardId: identity.dashboardId }).firmwareDir(device);
+      const images = (await readdir(remote)).filter((n) => n.endsWith('.bin')).sort();
+      expect(images.length).toBeGreaterThanOrEqual(3);
+      expect((await readdir(local)).filter((n) => n.endsWith('.bin')).sort()).toEqual(images);
+      for (const image of images) expect((await readFile(join(local, image))).equals(await readFile(join(remote, image)))).toBe(true);
+      expect((await off.firmware.getBinaries(job.configuration)).map((a) => a.file).sort()).toEqual(images);
+    }
+    // Both receivers were used, and at the same time: two compiles on different receivers overlapped.
+    expect(new Set(where.values()).size).toBe(2);
+    const overlapped = done.some((a) => done.some((b) => where.get(a.id) !== where.get(b.id) && a.startedAtMs < b.finishedAtMs && b.startedAtMs < a.finishedAtMs));
+    expect(overlapped).toBe(true);
+    // The local upload lane flashed the materialised image; the serial one also the images of the local idedata.
+    for (const u of uploads) {
+      const log = (await off.log(u.id)).join('\n');
+      const device = u.configuration.replace('.yaml', '');
+      const local = resolveBuildPaths(off.configDir, u.configuration);
+      if (portOf(u.configuration) === 'OTA') {
+        expect(log).toContain(`Uploading ${local.firmwareBin(device)}`);
+        expect(log).toContain('OTA successful');
+        continue;
+      }
+      const ideData = JSON.parse(await readFile(local.idedata(device), 'utf8')) as { prog_path: string; extra: { flash_images: { path: string; offset: string }[] } };
+      expect(ideData.prog_path).toBe(join(local.firmwareDir(device), 'firmware.elf'));
+      expect(ideData.extra.flash_images).toEqual([
+        { path: join(local.firmwareDir(device), 'bootloader.bin'), offset: '0x1000' },
+        { path: join(local.firmwareDir(device), 'partitions.bin'), offset: '0x8000' },
+      ]);
+      expect(log).toContain('Serial port /dev/ttyUSB0');
+      expect(log).toMatch(/Wrote \d+ bytes at 0x00001000/);
+      expect(log).toMatch(/Wrote \d+ bytes at 0x00008000/);
+      expect(log).toContain('Successfully uploaded program.');
+    }
+  }, SLOW);
+
+  it('the bundle carries what the YAML includes; an unchanged configuration is not sent again; a cancel kills the compile inside the receiver process', async ({ skip }) => {
+    const receiver = await startReceiverProcess(cleanups, { default: { compileMs: 200, steps: 4 }, devices: { stuck: { hang: 'compile', spawnChild: true } } });
+    const off = await startOffloader([receiver], ['porch', 'stuck']);
+    if (!off) return skip('NATS is not running (CI=true makes this a failure)');
+    await writeFile(join(off.configDir, 'porch.yaml'), `${deviceYaml('porch')}packages:\n  base: !include common/base.yaml\n`);
+    await mkdir(join(off.configDir, 'common'));
+    await writeFile(join(off.configDir, 'common', 'base.yaml'), 'logger:\n');
+    const first = await off.firmware.compile('porch.yaml');
+    expect((await until(() => off.firmware.getJob(first.id), finished, 'first compile')).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect((await off.log(first.id)).join('\n')).toMatch(/config bundle [0-9a-f]{12}: sent/);
+    const identity = await loadOrCreateIdentity(join(off.dir, 'offloader', 'identity'), 'unused');
+    const sources = resolveBuildPaths(receiver.configDir, 'porch.yaml', { dashboardId: identity.dashboardId }).sourceDir;
+    expect(await readFile(join(sources, 'common', 'base.yaml'), 'utf8')).toBe('logger:\n');
+    const second = await off.firmware.compile('porch.yaml');
+    expect((await until(() => off.firmware.getJob(second.id), finished, 'second compile')).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect((await off.log(second.id)).join('\n')).toMatch(/config bundle [0-9a-f]{12}: unchanged, already on the receiver/);
+
+    const { compile, upload } = await off.firmware.install('stuck.yaml', 'OTA');
+    const pidFile = join(resolveBuildPaths(receiver.configDir, 'stuck.yaml', { dashboardId: identity.dashboardId }).dataDir, 'sim-child.pid');
+    const pid = await until(async () => Number(await readFile(pidFile, 'utf8').catch(() => '')) || 0, (p) => p > 0, 'the receiver compile spawned its child');
+    expect(processAlive(pid)).toBe(true);
+    await off.firmware.cancel(compile!.id);
+    expect((await until(() => off.firmware.getJob(compile!.id), finished, 'cancelled compile')).status).toBe(S.JOB_STATUS_CANCELLED);
+    expect((await off.firmware.getJob(upload!.id)).status).toBe(S.JOB_STATUS_CANCELLED);
+    await until(async () => processAlive(pid), (alive) => !alive, 'the compile tree inside the receiver is gone');
+  }, SLOW);
+
+  it('a receiver killed mid-build: the compile is retried on the other one and flashed', async ({ skip }) => {
+    const doomed = await startReceiverProcess(cleanups, { default: { compileMs: 10_000, steps: 50 } });
+    const healthy = await startReceiverProcess(cleanups);
+    const off = await startOffloader([doomed, healthy], ['porch']);
+    if (!off) return skip('NATS is not running (CI=true makes this a failure)');
+    const { compile, upload } = await off.firmware.install('porch.yaml', 'OTA');
+    // Both are idle: the first paired one gets it.
+    await until(() => off.firmware.getJobOutput(compile!.id), (o) => o.lines.some((l) => l.includes(`(${doomed.address})`)) && o.lines.some((l) => l.startsWith('[')), 'compile running on the doomed receiver');
+    doomed.kiln.child.kill('SIGKILL');
+    expect((await until(() => off.firmware.getJob(upload!.id), finished, 'upload after the retry')).status).toBe(S.JOB_STATUS_COMPLETED);
+    const lines = await off.log(compile!.id);
+    expect(lines.join('\n')).toMatch(/lost the build .*retrying elsewhere \(1\/2\)/);
+    expect(ranOn(lines, [doomed, healthy])).toBe(healthy);
+    expect((await off.firmware.getJob(compile!.id)).status).toBe(S.JOB_STATUS_COMPLETED);
+  }, SLOW);
+
+  it('a running host follows kiln pair: the receiver joins its compile lane without a restart', async ({ skip }) => {
+    const receiver = await startReceiverProcess(cleanups);
+    const off = await startOffloader([], ['porch']);
+    if (!off) return skip('NATS is not running (CI=true makes this a failure)');
+    await pair(receiver, off.dir);
+    await eligible(off.healthUrl, 1);
+    const job = await off.firmware.compile('porch.yaml');
+    expect((await until(() => off.firmware.getJob(job.id), finished, 'compile')).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect(ranOn(await off.log(job.id), [receiver])).toBe(receiver);
+  }, SLOW);
+});

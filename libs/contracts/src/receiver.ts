@@ -1,0 +1,47 @@
+import * as pb from './gen/kiln/remote/v1/remote.js';
+import { rpcMethod } from './rpc.js';
+
+/** Kiln's release: what peers compare under the offloader's version_match_policy, and what the API reports. */
+export const KILN_VERSION = '0.1.0';
+
+/** Remote-build wire protocol version; a peer of another version is not used (see remote.proto). */
+export const REMOTE_PROTOCOL_VERSION = 1;
+
+/** Bundle and artifact bytes travel in chunks of at most this size (well under gRPC's 4 MiB message cap). */
+export const REMOTE_CHUNK_BYTES = 256 * 1024;
+
+/** Receiver control on the bus (upstream `remote_build/*` names), for the gateway and the CLI. */
+export const receiverSubjects = {
+  command: (name: string) => `kiln.receiver.${name}`,
+} as const;
+
+const command = <Req, Res>(name: string, req: Parameters<typeof rpcMethod<Req, Res>>[1], res: Parameters<typeof rpcMethod<Req, Res>>[2]) =>
+  rpcMethod(receiverSubjects.command(name), req, res);
+
+export const receiverRpc = {
+  getIdentity: command('get_identity', pb.GetIdentityRequest, pb.GetIdentityResponse),
+  setPairingWindow: command('set_pairing_window', pb.SetPairingWindowRequest, pb.GetIdentityResponse),
+  approvePeer: command('approve_peer', pb.ApprovePeerRequest, pb.ApprovePeerResponse),
+  removePeer: command('remove_peer', pb.RemovePeerRequest, pb.RemovePeerResponse),
+  rotateIdentity: command('rotate_identity', pb.RotateIdentityRequest, pb.GetIdentityResponse),
+} as const;
+
+/**
+ * Offloader control on the bus, served by the firmware service (it owns the compile lane the
+ * receivers join): upstream `remote_build/*` offloader-side names.
+ */
+export const offloaderSubjects = {
+  command: (name: string) => `kiln.firmware.offloader.${name}`,
+} as const;
+
+const offloaderCommand = <Req, Res>(name: string, req: Parameters<typeof rpcMethod<Req, Res>>[1], res: Parameters<typeof rpcMethod<Req, Res>>[2]) =>
+  rpcMethod(offloaderSubjects.command(name), req, res);
+
+export const offloaderRpc = {
+  getSettings: offloaderCommand('get_offloader_settings', pb.GetOffloaderSettingsRequest, pb.OffloaderSettingsResponse),
+  setSettings: offloaderCommand('set_offloader_settings', pb.SetOffloaderSettingsRequest, pb.OffloaderSettingsResponse),
+  previewPair: offloaderCommand('preview_pair', pb.PreviewPairRequest, pb.PreviewPairResponse),
+  requestPair: offloaderCommand('request_pair', pb.OffloaderPairRequest, pb.OffloaderPairResponse),
+  unpair: offloaderCommand('unpair', pb.UnpairRequest, pb.UnpairResponse),
+  setPairingEnabled: offloaderCommand('set_pairing_enabled', pb.SetPairingEnabledRequest, pb.SetPairingEnabledResponse),
+} as const;

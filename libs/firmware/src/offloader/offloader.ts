@@ -1,0 +1,149 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { remotePb as pb } from '@kiln/contracts';
+import { invalidArgs, type Clock } from '@kiln/core';
+import type { Logger } from '@kiln/logging';
+import type { OffloadExecutor, ReceiverPool } from '../executors/offload-executor.js';
+import type { PairingControl } from './pairing-control.js';
+import { hasPairings, VERSION_MATCH_POLICIES, type OffloaderSettings, type OffloaderSettingsStore, type VersionMatchPolicy } from './settings-store.js';
+
+/** How often receivers.json is checked for changes made by another process (`kiln pair`). */
+const PAIRINGS_POLL_MS = 2_000;
+
+export interface OffloaderDeps {
+  /** `<data_dir>/offloader`. */
+  dir: string;
+  settings: OffloaderSettingsStore;
+  configDir: string;
+  executor: OffloadExecutor;
+  logger: Logger;
+  clock: Clock;
+}
+
+/**
+ * The offloader side of remote builds inside the firmware service: its settings, and the receiver
+ * pool attached to the compile lane's executor while remote builds are on and something is paired.
+ * The pool (and with it gRPC) is loaded on first need only.
+ */
+export class Offloader {
+  private pool: ReceiverPool | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
+  private control: Promise<PairingControl> | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private pairingsStamp = -1;
+
+  constructor(private readonly deps: OffloaderDeps) {}
+
+  get settings(): OffloaderSettingsStore {
+    return this.deps.settings;
+  }
+
+  async start(): Promise<void> {
+    await this.settings.load();
+    this.pairingsStamp = await this.pairingsFileStamp();
+    await this.refresh();
+    // `kiln pair` writes receivers.json from another process: a running host follows it.
+    this.poller = setInterval(() => void this.followPairingsFile(), PAIRINGS_POLL_MS);
+    this.poller.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.poller);
+    (await this.control?.catch(() => undefined))?.stop();
+    await this.refreshing.catch(() => undefined);
+    this.deps.executor.attachPool(undefined);
+    await this.pool?.stop();
+    this.pool = undefined;
+  }
+
+  // ---- the remote_build/* offloader commands (bus contract offloaderRpc) ----------------------
+
+  /** Settings and pairings (each with whether the compile lane can use it now). */
+  async view(): Promise<pb.OffloaderSettingsResponse> {
+    const control = await this.pairingControl();
+    const eligible = new Set(this.settings.settings.remote_builds_enabled ? (this.pool?.eligible().map((r) => r.id) ?? []) : []);
+    const s = this.settings.settings;
+    return {
+      settings: { remoteBuildsEnabled: s.remote_builds_enabled, versionMatchPolicy: s.version_match_policy, includeLocalInPool: s.include_local_in_pool },
+      pairings: await control.view(eligible),
+    };
+  }
+
+  async setSettings(request: pb.SetOffloaderSettingsRequest): Promise<pb.OffloaderSettingsResponse> {
+    const change: Partial<OffloaderSettings> = {};
+    if (request.remoteBuildsEnabled !== undefined) change.remote_builds_enabled = request.remoteBuildsEnabled;
+    if (request.includeLocalInPool !== undefined) change.include_local_in_pool = request.includeLocalInPool;
+    if (request.versionMatchPolicy !== undefined) {
+      if (!(VERSION_MATCH_POLICIES as readonly string[]).includes(request.versionMatchPolicy)) {
+        throw invalidArgs('version_match_policy', request.versionMatchPolicy, `must be one of ${VERSION_MATCH_POLICIES.join(', ')}`);
+      }
+      change.version_match_policy = request.versionMatchPolicy as VersionMatchPolicy;
+    }
+    await this.settings.update(change);
+    await this.refresh();
+    return this.view();
+  }
+
+  async previewPair(request: pb.PreviewPairRequest): Promise<pb.PreviewPairResponse> {
+    return (await this.pairingControl()).preview(request.hostname, request.port);
+  }
+
+  async requestPair(request: pb.OffloaderPairRequest): Promise<pb.OffloaderPairResponse> {
+    return (await this.pairingControl()).requestPair(request);
+  }
+
+  async unpair(pin: string): Promise<boolean> {
+    return (await this.pairingControl()).unpair(pin);
+  }
+
+  async setPairingEnabled(pin: string, enabled: boolean): Promise<pb.OffloaderPairing> {
+    const control = await this.pairingControl();
+    const row = await control.setEnabled(pin, enabled);
+    return (await control.view(new Set(this.pool?.eligible().map((r) => r.id) ?? []))).find((p) => p.pinSha256 === row.pin)!;
+  }
+
+  private async followPairingsFile(): Promise<void> {
+    const stamp = await this.pairingsFileStamp();
+    if (stamp === this.pairingsStamp) return;
+    this.pairingsStamp = stamp;
+    await this.refresh().catch((err: unknown) => this.deps.logger.warn({ err }, 'could not apply the changed receiver pairings'));
+  }
+
+  private async pairingsFileStamp(): Promise<number> {
+    return (await stat(join(this.deps.dir, 'receivers.json')).catch(() => undefined))?.mtimeMs ?? 0;
+  }
+
+  /** gRPC and the pairing rows are loaded on the first pairing command. */
+  private pairingControl(): Promise<PairingControl> {
+    this.control ??= import('./pairing-control.js').then((m) => new m.PairingControl(this.deps.dir, this.deps.logger, () => this.refresh()));
+    return this.control;
+  }
+
+  /** After a settings or pairings change: attach, reload or detach the receivers. Serialised. */
+  refresh(): Promise<void> {
+    const run = this.refreshing.then(async () => {
+      const wanted = this.settings.settings.remote_builds_enabled && (await hasPairings(this.deps.dir));
+      if (wanted && !this.pool) {
+        const { createReceiverPool } = await import('../executors/receiver-pool.js');
+        this.pool = await createReceiverPool({
+          offloaderDir: this.deps.dir,
+          configDir: this.deps.configDir,
+          versionPolicy: () => this.settings.settings.version_match_policy,
+          logger: this.deps.logger,
+          clock: this.deps.clock,
+        });
+        this.deps.executor.attachPool(this.pool);
+        this.deps.logger.info({ detail: this.pool.detail() }, 'remote builds on: receivers attached to the compile lane');
+      } else if (wanted && this.pool) {
+        await this.pool.reload();
+      } else if (!wanted && this.pool) {
+        this.deps.executor.attachPool(undefined);
+        await this.pool.stop();
+        this.pool = undefined;
+        this.deps.logger.info('remote builds off: compiles run on this host');
+      }
+    });
+    this.refreshing = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,7 +1,0 @@
-export type { ToolchainAction, ToolchainExit, ToolchainOptions, ToolchainProcess, ToolchainRunOptions } from './types.js';
-export { DEFAULT_KILL_GRACE_MS, DEFAULT_TOOLCHAIN_COMMAND, Toolchain } from './toolchain.js';
-export { actionArgs } from './args.js';
-export { parseProgress } from './progress.js';
-export { MAX_LINE_CHARS, splitLines } from './lines.js';
-export { spawnError } from './spawn-error.js';
-export { processAlive } from './process-tree.js';

@@ -1,0 +1,147 @@
+import { callRpc, offloaderRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
+import { parseArgs, v } from './args.js';
+import type { CommandHandler } from './types.js';
+
+/** Preview and pair talk to the receiver over the network (a TLS probe, then gRPC): more than a bus hop. */
+const PAIRING_CALL_MS = 20_000;
+
+const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
+
+const peerToJson = (peer: pb.Peer) => ({
+  dashboard_id: peer.dashboardId,
+  name: peer.name,
+  pin_sha256: peer.fingerprint,
+  status: peer.state === pb.PairState.PAIR_STATE_APPROVED ? 'approved' : 'pending',
+  requested_at: iso(peer.requestedAtMs),
+  approved_at: iso(peer.approvedAtMs),
+});
+
+const identityToJson = (id: pb.GetIdentityResponse) => ({
+  dashboard_id: id.dashboardId,
+  name: id.name,
+  pin_sha256: id.fingerprint,
+  address: id.address,
+  listener_bound: id.address !== '',
+  pairing_open: id.pairingOpen,
+  pairing_closes_at: iso(id.pairingClosesAtMs),
+  peers: id.peers.map(peerToJson),
+});
+
+const pairingToJson = (p: pb.OffloaderPairing) => ({
+  dashboard_id: p.dashboardId,
+  label: p.name,
+  hostname: p.hostname,
+  port: p.port,
+  pin_sha256: p.pinSha256,
+  enabled: p.enabled,
+  paired_at: iso(p.pairedAtMs),
+  eligible: p.eligible,
+});
+
+const offloaderToJson = (r: pb.OffloaderSettingsResponse) => ({
+  remote_builds_enabled: r.settings?.remoteBuildsEnabled ?? false,
+  version_match_policy: r.settings?.versionMatchPolicy ?? 'any',
+  include_local_in_pool: r.settings?.includeLocalInPool ?? false,
+  pairings: r.pairings.map(pairingToJson),
+});
+
+const hostname = v.pipe(v.string('must be a string'), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(253, 'is too long'), v.regex(/^[^\s/\0]+$/, 'must be a host name or IP address'));
+const port = v.pipe(v.number('must be a port number'), v.integer('must be a whole number'), v.minValue(1, 'must be 1-65535'), v.maxValue(65_535, 'must be 1-65535'));
+const pin = v.pipe(v.string('must be a string'), v.regex(/^[0-9a-fA-F:\s]{64,95}$/, 'must be a SHA-256 fingerprint (64 hex digits)'));
+const label = v.pipe(v.string('must be a string'), v.trim(), v.maxLength(64, 'is too long (at most 64 characters)'));
+const strictBool = v.boolean('must be true or false');
+
+const peerRef = v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(128, 'is too long'));
+
+/**
+ * `remote_build/*` commands (upstream names). Receiver side onto the receiver's bus contract, offloader
+ * side onto the firmware service's (offloaderRpc); with nothing serving them they fail `unavailable`.
+ */
+export const remoteBuildCommands: Record<string, CommandHandler> = {
+  'remote_build/get_identity': async (ctx, args) => {
+    parseArgs(v.strictObject({}), args);
+    return { result: identityToJson(await callRpc(ctx.bus, receiverRpc.getIdentity, {})) };
+  },
+  'remote_build/set_pairing_window': async (ctx, args) => {
+    const a = parseArgs(
+      v.strictObject({
+        open: v.boolean('must be true or false'),
+        timeout: v.optional(v.pipe(v.number('must be a number of seconds'), v.integer('must be whole seconds'), v.minValue(1, 'must be at least 1'), v.maxValue(86_400, 'must be at most 86400 (a day)'))),
+      }),
+      args,
+    );
+    return { result: identityToJson(await callRpc(ctx.bus, receiverRpc.setPairingWindow, { open: a.open, timeoutS: a.timeout ?? 0 })) };
+  },
+  'remote_build/approve_peer': async (ctx, args) => {
+    const a = parseArgs(v.strictObject({ dashboard_id: peerRef }), args);
+    const { peer } = await callRpc(ctx.bus, receiverRpc.approvePeer, { peer: a.dashboard_id });
+    return { result: peer ? peerToJson(peer) : null };
+  },
+  'remote_build/remove_peer': async (ctx, args) => {
+    const a = parseArgs(v.strictObject({ dashboard_id: peerRef }), args);
+    return { result: { removed: (await callRpc(ctx.bus, receiverRpc.removePeer, { peer: a.dashboard_id })).removed } };
+  },
+  'remote_build/rotate_identity': async (ctx, args) => {
+    parseArgs(v.strictObject({}), args);
+    return { result: identityToJson(await callRpc(ctx.bus, receiverRpc.rotateIdentity, {})) };
+  },
+
+  // ---- offloader side ----
+  'remote_build/get_offloader_settings': async (ctx, args) => {
+    parseArgs(v.strictObject({}), args);
+    return { result: offloaderToJson(await callRpc(ctx.bus, offloaderRpc.getSettings, {})) };
+  },
+  'remote_build/set_offloader_settings': async (ctx, args) => {
+    const a = parseArgs(
+      v.strictObject({
+        remote_builds_enabled: v.optional(strictBool),
+        version_match_policy: v.optional(v.picklist(['any', 'release', 'exact'], 'must be "any", "release" or "exact"')),
+        include_local_in_pool: v.optional(strictBool),
+      }),
+      args,
+    );
+    const request: pb.SetOffloaderSettingsRequest = {
+      ...(a.remote_builds_enabled !== undefined ? { remoteBuildsEnabled: a.remote_builds_enabled } : {}),
+      ...(a.version_match_policy !== undefined ? { versionMatchPolicy: a.version_match_policy } : {}),
+      ...(a.include_local_in_pool !== undefined ? { includeLocalInPool: a.include_local_in_pool } : {}),
+    };
+    return { result: offloaderToJson(await callRpc(ctx.bus, offloaderRpc.setSettings, request)) };
+  },
+  'remote_build/preview_pair': async (ctx, args) => {
+    const a = parseArgs(v.strictObject({ hostname, port }), args);
+    const r = await callRpc(ctx.bus, offloaderRpc.previewPair, { hostname: a.hostname, port: a.port }, PAIRING_CALL_MS);
+    return {
+      result: {
+        pin_sha256: r.pinSha256,
+        dashboard_id: r.dashboardId,
+        name: r.name,
+        kiln_version: r.kilnVersion,
+        protocol_version: r.protocolVersion,
+        pairing_open: r.pairingOpen,
+        requires_pairing_key: r.requiresPairingKey,
+      },
+    };
+  },
+  'remote_build/request_pair': async (ctx, args) => {
+    const a = parseArgs(
+      v.strictObject({ hostname, port, pin_sha256: pin, receiver_label: v.optional(label), offloader_label: v.optional(label), pairing_key: v.optional(v.pipe(v.string('must be a string'), v.maxLength(256, 'is too long'))) }),
+      args,
+    );
+    const r = await callRpc(
+      ctx.bus,
+      offloaderRpc.requestPair,
+      { hostname: a.hostname, port: a.port, pinSha256: a.pin_sha256, receiverLabel: a.receiver_label ?? '', offloaderLabel: a.offloader_label ?? '', pairingKey: a.pairing_key ?? '' },
+      PAIRING_CALL_MS,
+    );
+    return { result: { status: r.status, pairing: r.pairing ? pairingToJson(r.pairing) : null } };
+  },
+  'remote_build/unpair': async (ctx, args) => {
+    const a = parseArgs(v.strictObject({ pin_sha256: pin }), args);
+    return { result: { removed: (await callRpc(ctx.bus, offloaderRpc.unpair, { pinSha256: a.pin_sha256 })).removed } };
+  },
+  'remote_build/set_pairing_enabled': async (ctx, args) => {
+    const a = parseArgs(v.strictObject({ pin_sha256: pin, enabled: strictBool }), args);
+    const { pairing } = await callRpc(ctx.bus, offloaderRpc.setPairingEnabled, { pinSha256: a.pin_sha256, enabled: a.enabled });
+    return { result: pairing ? pairingToJson(pairing) : null };
+  },
+};

@@ -1,0 +1,125 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createReceiverClient, previewReceiver } from '@kiln/contracts/grpc';
+import { loadOrCreateIdentity } from '@kiln/remote-identity';
+import type { ReceiverService } from '@kiln/receiver';
+import { Client, startStack, type Stack } from './harness.js';
+
+const stacks: Stack[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+  for (const s of stacks.splice(0)) await s.close();
+});
+
+async function connect(options: Parameters<typeof startStack>[0]): Promise<{ stack: Stack; ws: Client }> {
+  const stack = await startStack(options);
+  stacks.push(stack);
+  const ws = await Client.connect(stack.wsUrl);
+  cleanups.push(() => ws.close());
+  return { stack, ws };
+}
+
+describe('remote_build/* (receiver side)', () => {
+  it('without a receiver on the bus the commands answer unavailable', async () => {
+    const { ws } = await connect({});
+    expect((await ws.call('remote_build/get_identity')).error_code).toBe('unavailable');
+  });
+
+  it('opens the window, lists the pending offloader, approves, removes and rotates', async () => {
+    const { stack, ws } = await connect({ receiver: true });
+    const receiver = stack.services.find((s) => s.name === 'receiver') as ReceiverService;
+    const identity = (await ws.call('remote_build/get_identity')).result as Record<string, unknown>;
+    expect(identity).toMatchObject({ pin_sha256: receiver.receiver.identity.fingerprint, listener_bound: true, pairing_open: false, peers: [] });
+
+    const bad = await ws.call('remote_build/set_pairing_window', { open: 'yes' });
+    expect(bad).toMatchObject({ error_code: 'invalid_args', details: { field: 'open' } });
+    const opened = (await ws.call('remote_build/set_pairing_window', { open: true, timeout: 60 })).result as Record<string, unknown>;
+    expect(opened.pairing_open).toBe(true);
+
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-offloader-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const offloader = await loadOrCreateIdentity(dir, 'office');
+    const { pin } = await previewReceiver(receiver.grpcAddress!, offloader);
+    expect(pin).toBe(identity.pin_sha256);
+    const client = createReceiverClient({ address: receiver.grpcAddress!, identity: offloader, pin });
+    cleanups.push(() => client.close());
+    await client.requestPair();
+
+    const listed = (await ws.call('remote_build/get_identity')).result as { peers: Array<Record<string, unknown>> };
+    expect(listed.peers).toEqual([expect.objectContaining({ dashboard_id: offloader.dashboardId, pin_sha256: offloader.fingerprint, status: 'pending', approved_at: null })]);
+    expect((await ws.call('remote_build/approve_peer', { dashboard_id: 'nobody' })).error_code).toBe('not_found');
+    const approved = (await ws.call('remote_build/approve_peer', { dashboard_id: offloader.dashboardId })).result as Record<string, unknown>;
+    expect(approved).toMatchObject({ status: 'approved', approved_at: expect.any(String) });
+    expect(await client.hasBundle('0'.repeat(64))).toBe(false);
+
+    expect((await ws.call('remote_build/remove_peer', { dashboard_id: offloader.dashboardId })).result).toEqual({ removed: true });
+    await expect(client.hasBundle('0'.repeat(64))).rejects.toMatchObject({ code: 'not_authenticated' });
+
+    const rotated = (await ws.call('remote_build/rotate_identity')).result as Record<string, unknown>;
+    expect(rotated.pin_sha256).not.toBe(identity.pin_sha256);
+    expect(rotated.dashboard_id).toBe(identity.dashboard_id);
+  });
+});
+
+describe('remote_build/* (offloader side, served by the firmware service)', () => {
+  async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+    for (let i = 0; i < 200; i++) {
+      const v = await fn();
+      if (ok(v)) return v;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('condition never held');
+  }
+
+  it('settings: defaults, strict validation naming the field, persisted atomically', async () => {
+    const { stack, ws } = await connect({});
+    expect((await ws.call('remote_build/get_offloader_settings')).result).toEqual({ remote_builds_enabled: true, version_match_policy: 'any', include_local_in_pool: false, pairings: [] });
+    expect(await ws.call('remote_build/set_offloader_settings', { remote_builds_enabled: 'false' })).toMatchObject({ error_code: 'invalid_args', details: { field: 'remote_builds_enabled' } });
+    expect(await ws.call('remote_build/set_offloader_settings', { version_match_policy: 'minor' })).toMatchObject({ error_code: 'invalid_args', details: { field: 'version_match_policy', value: 'minor' } });
+    expect(await ws.call('remote_build/set_offloader_settings', { bogus: 1 })).toMatchObject({ error_code: 'invalid_args' });
+    const set = (await ws.call('remote_build/set_offloader_settings', { version_match_policy: 'release', include_local_in_pool: true })).result;
+    expect(set).toMatchObject({ remote_builds_enabled: true, version_match_policy: 'release', include_local_in_pool: true });
+    const file = join(stack.configDir, '..', 'data', 'offloader', 'settings.json');
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ remote_builds_enabled: true, version_match_policy: 'release', include_local_in_pool: true });
+  });
+
+  it('preview, request (pending until the receiver approves), list, disable, unpair; unknown pins are not_found', async () => {
+    const { stack, ws } = await connect({ receiver: true });
+    const receiver = stack.services.find((s) => s.name === 'receiver') as ReceiverService;
+    const [hostname, portText] = [receiver.grpcAddress!.slice(0, receiver.grpcAddress!.lastIndexOf(':')), receiver.grpcAddress!.slice(receiver.grpcAddress!.lastIndexOf(':') + 1)];
+    const port = Number(portText);
+    expect(await ws.call('remote_build/preview_pair', { hostname, port: 70_000 })).toMatchObject({ error_code: 'invalid_args', details: { field: 'port' } });
+    const preview = (await ws.call('remote_build/preview_pair', { hostname, port })).result as Record<string, unknown>;
+    expect(preview).toMatchObject({ pin_sha256: receiver.receiver.identity.fingerprint, requires_pairing_key: false });
+
+    // A pin that is not what the receiver presents is refused before anything is sent.
+    expect((await ws.call('remote_build/request_pair', { hostname, port, pin_sha256: 'ab'.repeat(32) })).error_code).toBe('permission_denied');
+    await ws.call('remote_build/set_pairing_window', { open: true });
+    const requested = (await ws.call('remote_build/request_pair', { hostname, port, pin_sha256: preview.pin_sha256, receiver_label: 'attic' })).result as { status: string };
+    expect(requested.status).toBe('pending');
+    expect((await ws.call('remote_build/get_offloader_settings')).result).toMatchObject({ pairings: [] });
+    const pending = (await ws.call('remote_build/get_identity')).result as { peers: Array<{ dashboard_id: string }> };
+    await ws.call('remote_build/approve_peer', { dashboard_id: pending.peers[0]!.dashboard_id });
+
+    // Recorded once approved; eligible once its status stream is up.
+    const listed = await until(
+      async () => ((await ws.call('remote_build/get_offloader_settings')).result as { pairings: Array<Record<string, unknown>> }).pairings,
+      (p) => p.length === 1 && p[0]!.eligible === true,
+    );
+    expect(listed[0]).toMatchObject({ label: 'attic', hostname, port, pin_sha256: preview.pin_sha256, enabled: true, eligible: true });
+
+    expect(await ws.call('remote_build/set_pairing_enabled', { pin_sha256: preview.pin_sha256, enabled: 1 })).toMatchObject({ error_code: 'invalid_args', details: { field: 'enabled' } });
+    expect((await ws.call('remote_build/set_pairing_enabled', { pin_sha256: 'cd'.repeat(32), enabled: false })).error_code).toBe('not_found');
+    expect((await ws.call('remote_build/set_pairing_enabled', { pin_sha256: preview.pin_sha256, enabled: false })).result).toMatchObject({ enabled: false, eligible: false });
+    const rows = JSON.parse(await readFile(join(stack.configDir, '..', 'data', 'offloader', 'receivers.json'), 'utf8')) as Array<Record<string, unknown>>;
+    expect(rows).toEqual([expect.objectContaining({ pin: preview.pin_sha256, enabled: false, name: 'attic' })]);
+
+    expect(await ws.call('remote_build/unpair', { pin_sha256: 'not-a-pin' })).toMatchObject({ error_code: 'invalid_args', details: { field: 'pin_sha256' } });
+    expect((await ws.call('remote_build/unpair', { pin_sha256: preview.pin_sha256 })).result).toEqual({ removed: true });
+    expect((await ws.call('remote_build/unpair', { pin_sha256: preview.pin_sha256 })).result).toEqual({ removed: false });
+    expect((await ws.call('remote_build/get_offloader_settings')).result).toMatchObject({ pairings: [] });
+  });
+});

@@ -1,0 +1,92 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './harness.js';
+
+/** A raw GET/HEAD: fetch() would normalise `..` segments away before they reach the server. */
+function get(base: string, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the web page served by the gateway (gateway.webRoot)', () => {
+  let root: string;
+  let stack: Stack;
+  let base: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'kiln-webroot-'));
+    const www = join(root, 'www');
+    await mkdir(join(www, 'assets'), { recursive: true });
+    await writeFile(join(www, 'index.html'), '<!doctype html><title>Kiln</title>');
+    await writeFile(join(www, 'assets', 'index-abc123.js'), 'console.log(1)');
+    await writeFile(join(www, 'assets', 'index-abc123.css'), 'body{}');
+    await writeFile(join(www, '.env'), 'SECRET=1');
+    await writeFile(join(root, 'outside.txt'), 'not for the web');
+    stack = await startStack({ settings: { 'gateway.webRoot': www } });
+    base = stack.gateway.server!.url;
+  });
+  afterAll(async () => {
+    await stack.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('serves index.html at / and for page routes, revalidated on every load', async () => {
+    for (const path of ['/', '/jobs/abc', '/catalog']) {
+      const res = await get(base, path);
+      expect(res.status, path).toBe(200);
+      expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(res.headers['cache-control']).toBe('no-cache');
+      expect(res.body).toContain('<title>Kiln</title>');
+    }
+  });
+
+  it('serves hashed assets with their content type, cached for good; HEAD sends no body', async () => {
+    const js = await get(base, '/assets/index-abc123.js');
+    expect(js).toMatchObject({ status: 200, body: 'console.log(1)' });
+    expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(js.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect((await get(base, '/assets/index-abc123.css')).headers['content-type']).toBe('text/css; charset=utf-8');
+    const head = await get(base, '/assets/index-abc123.js', 'HEAD');
+    expect(head).toMatchObject({ status: 200, body: '' });
+    expect(head.headers['content-length']).toBe('14');
+  });
+
+  it('answers 404 for a missing file and never serves outside the root or a dotfile', async () => {
+    expect((await get(base, '/assets/missing-000.js')).status).toBe(404);
+    for (const path of ['/../outside.txt', '/assets/../../outside.txt', '/%2e%2e/outside.txt', '/assets/%2e%2e%2f%2e%2e%2foutside.txt', '/.env', '/a%00.js', '/%E0%A4%A']) {
+      const res = await get(base, path);
+      expect(res.status, path).toBe(404);
+      expect(res.body, path).not.toContain('not for the web');
+      expect(res.body, path).not.toContain('SECRET');
+    }
+  });
+
+  it('leaves the API routes alone', async () => {
+    expect((await get(base, '/api/firmware/download?token=nope')).status).toBe(403);
+    expect((await get(base, '/assets/index-abc123.js', 'POST')).status).toBe(404);
+  });
+});
+
+describe('without a web root', () => {
+  it('/ is a plain-text hint and other paths are 404', async () => {
+    const stack = await startStack();
+    try {
+      const base = stack.gateway.server!.url;
+      expect(await get(base, '/')).toMatchObject({ status: 200, body: 'Kiln gateway: WebSocket API on /ws\n' });
+      expect((await get(base, '/index.html')).status).toBe(404);
+    } finally {
+      await stack.close();
+    }
+  });
+});

@@ -1,0 +1,169 @@
+import { readdir, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { callRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
+import { previewReceiver } from '@kiln/contracts/grpc';
+import { bundleFor, deviceYaml, startReceiver, writeKeyFile } from './harness.js';
+
+const { PAIR_STATE_APPROVED: APPROVED, PAIR_STATE_PENDING: PENDING, PAIR_STATE_UNPAIRED: UNPAIRED } = pb.PairState;
+
+describe('pairing', () => {
+  it('a closed window refuses; an open one records a pending peer that can do nothing until approved', async () => {
+    const h = await startReceiver();
+    const offloader = await h.offloader('office');
+    const preview = await previewReceiver(h.address, offloader);
+    expect(preview.pin).toBe(h.service.receiver.identity.fingerprint);
+    expect(preview.identity).toMatchObject({ dashboardId: h.service.receiver.identity.dashboardId, pairingOpen: false, protocolVersion: 1 });
+
+    const client = h.client(offloader, preview.pin);
+    await expect(client.requestPair()).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/pairing window is closed/) });
+    expect((await callRpc(h.bus, receiverRpc.getIdentity, {})).peers).toEqual([]);
+
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    expect((await client.requestPair()).state).toBe(PENDING);
+    expect((await client.pairStatus()).state).toBe(PENDING);
+    await expect(client.hasBundle('0'.repeat(64))).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/not approved/) });
+    await expect(client.submitBundle(await bundleFor('a.yaml', deviceYaml('a')))).rejects.toMatchObject({ code: 'permission_denied' });
+
+    const identity = await callRpc(h.bus, receiverRpc.getIdentity, {});
+    expect(identity.peers).toEqual([expect.objectContaining({ dashboardId: offloader.dashboardId, fingerprint: offloader.fingerprint, state: PENDING })]);
+    await callRpc(h.bus, receiverRpc.approvePeer, { peer: offloader.fingerprint });
+    expect((await client.pairStatus()).state).toBe(APPROVED);
+    expect(await client.hasBundle('0'.repeat(64))).toBe(false);
+    expect((await client.submitBundle(await bundleFor('a.yaml', deviceYaml('a')))).sent).toBe(true);
+  });
+
+  it('bounds what an open window lets strangers do: a day at most, 16 pending requests', async () => {
+    const h = await startReceiver();
+    await expect(callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 90_000 })).rejects.toMatchObject({ code: 'invalid_args', message: expect.stringMatching(/timeout_s: at most 86400/) });
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    for (let i = 0; i < 16; i++) expect((await h.client(await h.offloader(`o${i}`)).requestPair()).state).toBe(PENDING);
+    await expect(h.client(await h.offloader('o16')).requestPair()).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/16 requests already wait/) });
+    // Approving one makes room.
+    await callRpc(h.bus, receiverRpc.approvePeer, { peer: h.service.receiver.peers.list()[0]!.dashboardId });
+    expect((await h.client(await h.offloader('o16')).requestPair()).state).toBe(PENDING);
+  });
+
+  it('the pairing window closes by itself', async () => {
+    const h = await startReceiver();
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 1 });
+    expect(h.service.receiver.window.isOpen).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect((await callRpc(h.bus, receiverRpc.getIdentity, {})).pairingOpen).toBe(false);
+  });
+
+  it('a client pinned to another fingerprint is refused before any call, and so after a rotation', async () => {
+    const h = await startReceiver();
+    const offloader = await h.offloader('office');
+    const impostorPin = (await h.offloader('other')).fingerprint;
+    await expect(h.client(offloader, impostorPin).previewIdentity()).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/does not match the pinned/) });
+
+    const client = await h.paired(offloader);
+    expect(await client.hasBundle('0'.repeat(64))).toBe(false);
+    const before = h.service.receiver.identity.fingerprint;
+    const rotated = await callRpc(h.bus, receiverRpc.rotateIdentity, {});
+    expect(rotated.fingerprint).not.toBe(before);
+    expect(rotated.dashboardId).toBe(h.service.receiver.identity.dashboardId);
+    // New connections meet the new certificate: a client holding the old pin is refused at the handshake.
+    await expect(h.client(offloader, before).hasBundle('0'.repeat(64))).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/does not match the pinned/) });
+    // Once the person confirmed the new pin, the (still approved) offloader carries on.
+    expect((await previewReceiver(h.address, offloader)).pin).toBe(rotated.fingerprint);
+    const again = h.client(offloader, rotated.fingerprint);
+    expect((await again.requestPair()).state).toBe(APPROVED);
+    expect(await again.hasBundle('0'.repeat(64))).toBe(false);
+  });
+
+  it('the receiver re-checks the confirmed pin at request time', async () => {
+    const h = await startReceiver();
+    const offloader = await h.offloader('office');
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    await expect(
+      h.service.receiver.requestPair({ dashboardId: offloader.dashboardId, name: 'x', certificatePem: offloader.certPem, receiverFingerprint: 'f'.repeat(64), pairingKey: '' }, undefined),
+    ).rejects.toMatchObject({ code: 'failed_precondition', message: expect.stringMatching(/receiver pin mismatch/) });
+    expect(h.service.receiver.peers.list()).toEqual([]);
+  });
+
+  it('an unpaired client is refused every build call; a removed peer is refused again', async () => {
+    const h = await startReceiver();
+    const stranger = h.client(await h.offloader('stranger'));
+    expect((await stranger.pairStatus()).state).toBe(UNPAIRED);
+    await expect(stranger.hasBundle('0'.repeat(64))).rejects.toMatchObject({ code: 'not_authenticated', message: expect.stringMatching(/not paired/) });
+    await expect(stranger.submitBundle(await bundleFor('a.yaml', deviceYaml('a')))).rejects.toMatchObject({ code: 'not_authenticated' });
+    await expect(stranger.startBuild({ bundleSha256: '0'.repeat(64), configuration: 'a.yaml', action: pb.BuildAction.BUILD_ACTION_COMPILE })).rejects.toMatchObject({ code: 'not_authenticated' });
+    const status = stranger.queueStatus();
+    await expect(status.next()).rejects.toMatchObject({ code: 'not_authenticated' });
+    expect(await readdir(join(h.dataDir, 'receiver', 'bundles')).catch(() => [])).toEqual([]);
+
+    const offloader = await h.offloader('office');
+    const client = await h.paired(offloader);
+    expect(await client.hasBundle('0'.repeat(64))).toBe(false);
+    expect((await callRpc(h.bus, receiverRpc.removePeer, { peer: offloader.dashboardId })).removed).toBe(true);
+    await expect(client.hasBundle('0'.repeat(64))).rejects.toMatchObject({ code: 'not_authenticated' });
+    expect((await client.pairStatus()).state).toBe(UNPAIRED);
+  });
+
+  it('the identity and the pairings survive a restart (persisted before they are announced)', async () => {
+    const h = await startReceiver();
+    const approved = await h.offloader('approved');
+    await h.paired(approved);
+    const pending = await h.offloader('pending');
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    expect((await h.client(pending).requestPair()).state).toBe(PENDING);
+    const before = h.service.receiver.identity;
+
+    await h.restart();
+    expect(h.service.receiver.identity).toEqual(before);
+    expect(h.service.receiver.window.isOpen).toBe(false);
+    const again = h.client(approved, before.fingerprint);
+    expect((await again.pairStatus()).state).toBe(APPROVED);
+    expect(await again.hasBundle('0'.repeat(64))).toBe(false);
+    const stillPending = h.client(pending, before.fingerprint);
+    expect((await stillPending.pairStatus()).state).toBe(PENDING);
+    await expect(stillPending.hasBundle('0'.repeat(64))).rejects.toMatchObject({ code: 'permission_denied' });
+  });
+
+  it('an approved offloader id cannot be claimed by another key', async () => {
+    const h = await startReceiver();
+    const real = await h.offloader('real');
+    await h.paired(real);
+    const other = await h.offloader('other');
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    const impostor = h.client({ ...other, dashboardId: real.dashboardId });
+    await expect(impostor.requestPair()).rejects.toMatchObject({ code: 'already_exists' });
+    expect(h.service.receiver.peers.find(real.dashboardId)).toMatchObject({ fingerprint: real.fingerprint, state: 'approved' });
+  });
+});
+
+describe('one-shot pairing key', () => {
+  const KEY = 'k3y-0123456789abcdef-xyz';
+
+  it('pairs once with the window closed, then a replay is refused', async () => {
+    const h0 = await startReceiver();
+    const keyFile = join(h0.root, 'pairing.key');
+    await writeKeyFile(keyFile, KEY);
+    const h = await startReceiver({ settings: { 'receiver.pairingKeyFile': keyFile } });
+    const first = await h.offloader('first');
+    const pin = (await previewReceiver(h.address, first)).pin;
+    expect((await h.client(first, pin).previewIdentity()).pairingKeyArmed).toBe(true);
+    await expect(h.client(first, pin).requestPair({ pairingKey: 'wrong-key-0123456789' })).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/does not match/) });
+    const client = h.client(first, pin);
+    expect((await client.requestPair({ pairingKey: KEY })).state).toBe(APPROVED);
+    expect(await client.hasBundle('0'.repeat(64))).toBe(false);
+
+    const second = await h.offloader('second');
+    await expect(h.client(second, pin).requestPair({ pairingKey: KEY })).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/no pairing key is armed/) });
+    expect(h.service.receiver.peers.list().map((p) => p.dashboardId)).toEqual([first.dashboardId]);
+  });
+
+  it('an expired key is refused', async () => {
+    const h0 = await startReceiver();
+    const keyFile = join(h0.root, 'pairing.key');
+    await writeKeyFile(keyFile, KEY);
+    const old = new Date(Date.now() - 2 * 3_600_000);
+    await utimes(keyFile, old, old);
+    const h = await startReceiver({ settings: { 'receiver.pairingKeyFile': keyFile, 'receiver.pairingKeyTtlS': '3600' } });
+    const offloader = await h.offloader('late');
+    await expect(h.client(offloader).requestPair({ pairingKey: KEY })).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/expired/) });
+    expect(h.service.receiver.peers.list()).toEqual([]);
+  });
+});

@@ -1,0 +1,9 @@
+export type { ToolchainAction, ToolchainExit, ToolchainOptions, ToolchainProcess, ToolchainRunOptions } from './types.js';
+export { DEFAULT_KILL_GRACE_MS, DEFAULT_TOOLCHAIN_COMMAND, Toolchain } from './toolchain.js';
+export { actionArgs } from './args.js';
+export { parseProgress } from './progress.js';
+export { MAX_LINE_CHARS, splitLines } from './lines.js';
+export { spawnError } from './spawn-error.js';
+export { groupAlive, processAlive, signalGroup, waitGroupGone } from './process-tree.js';
+export { builtDeviceName, builtFirmwareDir, remoteBuildsRoot, resolveBuildPaths, type BuildPaths, type RemoteBuildOwner } from './paths.js';
+export { ARTIFACT_NAME, FLASH_LAYOUT_ARTIFACT, parseFlashLayout, readIdeData, type FlashLayout, type IdeData } from './idedata.js';
