@@ -26,6 +26,8 @@ interface Offloader {
   configDir: string;
   firmware: FirmwareApi;
   log(jobId: string): Promise<string[]>;
+  /** Start `kiln supervise` again on the same dirs (after it died). */
+  restart(): Promise<Running>;
 }
 
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
@@ -48,14 +50,30 @@ async function startOffloader(receivers: ReceiverProcess[], devices: string[]): 
   await mkdir(configDir, { recursive: true });
   for (const d of devices) await writeFile(join(configDir, `${d}.yaml`), deviceYaml(d));
   for (const r of receivers) await pair(r, dir);
-  const kiln = startKiln(['supervise', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, ...EPHEMERAL], dir, {
-    ESPHOME_SIM_KNOBS_JSON: JSON.stringify({ default: { uploadMs: 50 } }),
-  });
-  cleanups.push(() => kiln.stop());
+  const start = (): Running => {
+    const kiln = startKiln(['supervise', '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--config-dir', configDir, '--set', `firmware.toolchain=${SIM_BIN}`, ...EPHEMERAL], dir, {
+      ESPHOME_SIM_KNOBS_JSON: JSON.stringify({ default: { uploadMs: 50 } }),
+    });
+    cleanups.push(() => kiln.stop());
+    return kiln;
+  };
+  const kiln = start();
   const healthUrl = await kiln.healthUrl();
   if (receivers.length > 0) await eligible(healthUrl, receivers.length);
   const logs = createLogStoreBusClient(bus);
-  return { kiln, healthUrl, dir, configDir, firmware: createFirmwareBusClient(bus), log: async (id) => (await logs.read(id)).lines };
+  return {
+    kiln,
+    healthUrl,
+    dir,
+    configDir,
+    firmware: createFirmwareBusClient(bus),
+    log: async (id) => (await logs.read(id)).lines,
+    async restart() {
+      const again = start();
+      if (receivers.length > 0) await eligible(await again.healthUrl(), receivers.length);
+      return again;
+    },
+  };
 }
 
 /** `kiln pair` with the offloader's data dir (headless: the receiver's one-shot key). */
@@ -183,6 +201,42 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     expect(lines.join('\n')).toMatch(/lost the build .*retrying elsewhere \(1\/2\)/);
     expect(ranOn(lines, [doomed, healthy])).toBe(healthy);
     expect((await off.firmware.getJob(compile!.id)).status).toBe(S.JOB_STATUS_COMPLETED);
+  }, SLOW);
+
+  it('the offloader killed mid remote build: started again, it runs the compile again on the receiver (which drops the orphaned build) and flashes it', async ({ skip }) => {
+    // The first compile never ends by itself (the simulator reads this file at each run): only a cancel stops it.
+    const { dir: knobsDir, cleanup } = await tempDataDir();
+    cleanups.push(cleanup);
+    const knobs = join(knobsDir, 'knobs.json');
+    await writeFile(knobs, JSON.stringify({ default: { hang: 'compile', spawnChild: true } }));
+    const receiver = await startReceiverProcess(cleanups, knobs);
+    const off = await startOffloader([receiver], ['porch']);
+    if (!off) return skip('NATS is not running (CI=true makes this a failure)');
+    const identity = await loadOrCreateIdentity(join(off.dir, 'offloader', 'identity'), 'unused');
+    const pidFile = join(resolveBuildPaths(receiver.configDir, 'porch.yaml', { dashboardId: identity.dashboardId }).dataDir, 'sim-child.pid');
+    const { compile, upload } = await off.firmware.install('porch.yaml', 'OTA');
+    const orphan = await until(async () => Number(await readFile(pidFile, 'utf8').catch(() => '')) || 0, (p) => p > 0, 'the receiver compile spawned its child');
+    await until(() => off.firmware.getJobOutput(compile!.id), (o) => o.lines.some((l) => l.startsWith('INFO Compiling app')), 'compile output from the receiver');
+    off.kiln.child.kill('SIGKILL');
+    await off.kiln.exited;
+    await writeFile(knobs, JSON.stringify({ default: { compileMs: 300, steps: 5 } }));
+    // The receiver keeps compiling for an offloader that is gone, until that offloader asks again.
+    expect(processAlive(orphan)).toBe(true);
+
+    await off.restart();
+    // The re-run replaces the orphaned build of the same (offloader, device): its process tree is killed.
+    await until(async () => processAlive(orphan), (alive) => !alive, 'the orphaned compile inside the receiver is gone');
+    expect((await until(() => off.firmware.getJob(upload!.id), finished, 'upload after the re-run')).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect((await off.firmware.getJob(compile!.id)).status).toBe(S.JOB_STATUS_COMPLETED);
+    const lines = await off.log(compile!.id);
+    expect(lines).toContain('... [kiln restarted while this job was running; running it again]');
+    // Compiled on the receiver both times (before and after the restart), never on this host.
+    expect(lines.filter((l) => l.startsWith('... [compiling on receiver') && l.includes(`(${receiver.address})`))).toHaveLength(2);
+    expect(lines).not.toContain('... [compiling on this host]');
+    expect((await off.log(upload!.id)).join('\n')).toContain('OTA successful');
+    const device = resolveBuildPaths(off.configDir, 'porch.yaml');
+    const remote = resolveBuildPaths(receiver.configDir, 'porch.yaml', { dashboardId: identity.dashboardId });
+    expect((await readFile(device.firmwareBin('porch'))).equals(await readFile(remote.firmwareBin('porch')))).toBe(true);
   }, SLOW);
 
   it('a running host follows kiln pair: the receiver joins its compile lane without a restart', async ({ skip }) => {

@@ -21,8 +21,11 @@ export interface ReceiverProcess {
 
 export const deviceYaml = (name: string): string => `esphome:\n  name: ${name}\nesp32:\n  board: esp32dev\n`;
 
-/** `kiln receiver` as its own process (simulator toolchain with `knobs`), headless: paired with a one-shot key. */
-export async function startReceiverProcess(cleanups: Cleanups, knobs: object = { default: { compileMs: 300, steps: 5 } }): Promise<ReceiverProcess> {
+/**
+ * `kiln receiver` as its own process (simulator toolchain with `knobs`: an object, or the path of a
+ * knobs file the simulator reads at each run), headless: paired with a one-shot key.
+ */
+export async function startReceiverProcess(cleanups: Cleanups, knobs: object | string = { default: { compileMs: 300, steps: 5 } }): Promise<ReceiverProcess> {
   const { dir, cleanup } = await tempDataDir();
   cleanups.push(cleanup);
   const keyFile = join(dir, 'pairing.key');
@@ -32,7 +35,7 @@ export async function startReceiverProcess(cleanups: Cleanups, knobs: object = {
     const kiln = startKiln(
       ['receiver', '--config-dir', configDir, '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'receiver.grpcListen=127.0.0.1:0', '--set', `receiver.pairingKeyFile=${keyFile}`, '--set', `receiver.toolchain=${SIM_BIN}`],
       dir,
-      { ESPHOME_SIM_KNOBS_JSON: JSON.stringify(knobs) },
+      typeof knobs === 'string' ? { ESPHOME_SIM_KNOBS: knobs } : { ESPHOME_SIM_KNOBS_JSON: JSON.stringify(knobs) },
     );
     cleanups.push(() => kiln.stop());
     return kiln;

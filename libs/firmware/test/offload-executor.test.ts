@@ -30,6 +30,11 @@ class ScriptedPool implements ReceiverPool {
   eligible(): EligibleReceiver[] {
     return this.receivers;
   }
+  /** Resolved: every receiver has had its first connection attempt (a test may hold it back). */
+  settling: Deferred<void> | undefined;
+  settled(): Promise<void> {
+    return this.settling?.promise ?? Promise.resolve();
+  }
   onChange(listener: () => void): void {
     this.listener = listener;
   }
@@ -121,6 +126,36 @@ describe('offloader scheduler', () => {
       expect(exit.exitCode).toBe(0);
       expect(lines[0]).toMatch(/^\.\.\. \[compiling on receiver r[12] /);
     }
+  });
+
+  it('right after a start, a compile waits for the receivers\' first connection attempts instead of going to this host', async () => {
+    const pool = new ScriptedPool([]);
+    pool.settling = deferred<void>();
+    const ex = await executor(pool);
+    let placed = false;
+    const started = compile(ex, 'a').then((run) => ((placed = true), run));
+    await new Promise((r) => setTimeout(r, 50));
+    // Nobody is eligible yet, but a receiver is still being reached: nothing runs, not even locally.
+    expect(placed).toBe(false);
+    pool.receivers = [{ id: 'r1', label: 'r1 (127.0.0.1:1)', reportedIdle: true, reportedAtMs: 0 }];
+    pool.settling.resolve();
+    const run = await started;
+    await until(() => pool.calls.length === 1);
+    expect(pool.calls[0]!.receiverId).toBe('r1');
+    pool.calls[0]!.exit.resolve({ exitCode: 0, signal: null });
+    expect((await run.done).lines[0]).toMatch(/^\.\.\. \[compiling on receiver r1 /);
+  });
+
+  it('once the first attempts are over and nobody answered, the compile runs on this host', async () => {
+    const pool = new ScriptedPool([]);
+    pool.settling = deferred<void>();
+    const ex = await executor(pool);
+    const started = compile(ex, 'a');
+    pool.settling.resolve();
+    const { lines, exit } = await (await started).done;
+    expect(exit.exitCode).toBe(0);
+    expect(lines.some((l) => l.includes('Successfully compiled program'))).toBe(true);
+    expect(pool.calls).toEqual([]);
   });
 
   it('with this host in the pool, it takes a compile once every receiver is busy (before queueing on a busy receiver)', async () => {

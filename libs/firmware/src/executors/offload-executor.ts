@@ -24,6 +24,12 @@ export interface EligibleReceiver {
  */
 export interface ReceiverPool {
   eligible(): EligibleReceiver[];
+  /**
+   * Resolves once every enabled receiver has answered or failed its first connection attempt (each
+   * bounded): until then nobody being eligible only means nobody has connected yet — right after a
+   * start, a restored compile would otherwise go to this host before its receivers are reached.
+   */
+  settled(): Promise<void>;
   onChange(listener: () => void): void;
   compile(receiverId: string, request: ExecutorRequest, out: (lines: string[]) => Promise<void>, signal: AbortSignal): Promise<ExecutorExit>;
   /** Re-read the pairings (after a pair, unpair or enable change). */
@@ -114,6 +120,7 @@ export class OffloadExecutor implements JobExecutor {
   }
 
   async run(request: ExecutorRequest): Promise<ExecutorProcess> {
+    if (request.type === JobType.JOB_TYPE_COMPILE && this.pool && this.options.settings().remote_builds_enabled) await this.pool.settled();
     if (request.type !== JobType.JOB_TYPE_COMPILE || this.receivers().length === 0) return this.runLocal(request);
     const placement = this.place(new Set());
     if (placement.where === 'local') return this.runLocal(request, '... [compiling on this host]');

@@ -31,10 +31,14 @@ interface Entry {
   connected: boolean;
   status: pb.QueueStatusResponse | undefined;
   reportedAtMs: number;
+  /** Its first connection attempt has ended (a status arrived, or the attempt failed or timed out). */
+  attempted: boolean;
 }
 
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5_000;
+/** How long a first connection attempt may hold compiles back (a blackholed address can take a TCP timeout). */
+const FIRST_ATTEMPT_MAX_MS = 5_000;
 
 export async function createReceiverPool(options: ReceiverPoolOptions): Promise<ReceiverPool> {
   const identity = await loadOrCreateIdentity(join(options.offloaderDir, 'identity'), hostname());
@@ -48,6 +52,7 @@ class GrpcReceiverPool implements ReceiverPool {
   private readonly entries = new Map<string, Entry>();
   private listener: () => void = () => undefined;
   private stopped = false;
+  private settleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly options: ReceiverPoolOptions,
@@ -66,6 +71,22 @@ class GrpcReceiverPool implements ReceiverPool {
       .map((e) => ({ id: e.pairing.dashboardId, label: labelOf(e.pairing), reportedIdle: e.status!.idle, reportedAtMs: e.reportedAtMs }));
   }
 
+  settled(): Promise<void> {
+    if (this.isSettled()) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push(resolve));
+  }
+
+  private isSettled(): boolean {
+    return this.stopped || [...this.entries.values()].every((e) => !e.pairing.enabled || e.attempted);
+  }
+
+  private wakeSettled(): void {
+    if (!this.isSettled()) return;
+    const waiters = this.settleWaiters;
+    this.settleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
   async reload(): Promise<void> {
     const rows = await this.pairings.list();
     const wanted = new Map(rows.map((r) => [r.dashboardId, r]));
@@ -75,12 +96,14 @@ class GrpcReceiverPool implements ReceiverPool {
       else entry.pairing = row;
     }
     for (const row of rows) if (!this.entries.has(row.dashboardId) && !this.stopped) this.add(row);
+    this.wakeSettled();
     this.listener();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const id of [...this.entries.keys()]) this.drop(id);
+    this.wakeSettled();
   }
 
   detail(): Record<string, string> {
@@ -140,9 +163,19 @@ class GrpcReceiverPool implements ReceiverPool {
       connected: false,
       status: undefined,
       reportedAtMs: 0,
+      attempted: false,
     };
     this.entries.set(pairing.dashboardId, entry);
     void this.watch(entry);
+    const firstAttemptOver = setTimeout(() => this.attempted(entry), FIRST_ATTEMPT_MAX_MS);
+    firstAttemptOver.unref();
+    entry.watch.signal.addEventListener('abort', () => clearTimeout(firstAttemptOver), { once: true });
+  }
+
+  private attempted(entry: Entry): void {
+    if (entry.attempted) return;
+    entry.attempted = true;
+    this.wakeSettled();
   }
 
   private drop(id: string): void {
@@ -151,6 +184,7 @@ class GrpcReceiverPool implements ReceiverPool {
     this.entries.delete(id);
     entry.watch.abort();
     entry.client.close();
+    this.wakeSettled();
   }
 
   /** Follow the receiver's queue status for as long as it is paired; reconnect with backoff. */
@@ -165,10 +199,12 @@ class GrpcReceiverPool implements ReceiverPool {
           entry.reportedAtMs = this.options.clock.now();
           backoff = RECONNECT_MIN_MS;
           if (changed) this.listener();
+          this.attempted(entry);
         }
       } catch (err) {
         if (!entry.watch.signal.aborted) this.options.logger.debug({ err, receiver: labelOf(entry.pairing) }, 'receiver status stream ended');
       }
+      this.attempted(entry);
       if (entry.connected) {
         entry.connected = false;
         this.options.logger.warn({ receiver: labelOf(entry.pairing) }, 'receiver disconnected');
