@@ -301,11 +301,16 @@ describe('process metrics', () => {
     const { ProcessMetrics } = await import('../src/metrics.js');
     const metrics = new ProcessMetrics();
     try {
-      metrics.sample(true);
-      await new Promise((r) => setTimeout(r, 300));
-      const idle = metrics.sample(true);
       // An idle loop is late by a few ms at most; the 20 ms sampling period must not show up as delay.
-      expect(idle.eventLoopDelayP99Ms).toBeLessThan(15);
+      // Were it counted, every window would read >= 20 ms; the quietest of a few windows is taken, so
+      // a busy machine preempting this process now and then does not decide the outcome.
+      const idleWindows: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        metrics.sample(true);
+        await new Promise((r) => setTimeout(r, 200));
+        idleWindows.push(metrics.sample(true).eventLoopDelayP99Ms);
+      }
+      expect(Math.min(...idleWindows)).toBeLessThan(15);
       // (the first tick after a reset is not measured, so let the sampler tick once before blocking)
       await new Promise((r) => setTimeout(r, 50));
       const end = Date.now() + 120;
