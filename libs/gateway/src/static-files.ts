@@ -25,6 +25,8 @@ const HASHED_ASSET_CACHE = 'public, max-age=31536000, immutable';
  * Serve the built web page from `root`: files with their content type, hashed `assets/` cached
  * for good, index.html revalidated on every load (it names the current assets), index.html for
  * page routes (paths without an extension), 404 for missing files, and nothing outside `root`.
+ * A file with a gzip twin (`<file>.gz`, written by the web page's build) is sent compressed to a
+ * client that accepts gzip: the page is compressed once at build time, never per request.
  * Resolves false for requests it does not own (other methods, `/api/…`, `/ws`).
  */
 export function staticFiles(root: string): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
@@ -45,26 +47,25 @@ export function staticFiles(root: string): (req: IncomingMessage, res: ServerRes
     const page = path.endsWith('/') || extname(path) === '';
     const file = page ? join(base, 'index.html') : resolve(base, `.${path}`);
     if (file !== base && !file.startsWith(base + sep)) return notFound(res, 'no such file');
-    let size: number;
-    try {
-      const info = await stat(file);
-      if (!info.isFile()) return notFound(res, 'no such file');
-      size = info.size;
-    } catch {
-      return notFound(res, page ? 'the web page is not built (npm run build)' : 'no such file');
-    }
+    const size = await fileSize(file);
+    if (size === undefined) return notFound(res, page ? 'the web page is not built (npm run build)' : 'no such file');
+    const gzipSize = acceptsGzip(req.headers['accept-encoding']) ? await fileSize(`${file}.gz`) : undefined;
+    const sent = gzipSize === undefined ? file : `${file}.gz`;
     res.writeHead(200, {
       'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-      'content-length': String(size),
+      'content-length': String(gzipSize ?? size),
       'cache-control': path.startsWith('/assets/') ? HASHED_ASSET_CACHE : 'no-cache',
       'x-content-type-options': 'nosniff',
+      // Caches must keep the compressed and the plain answer apart.
+      vary: 'accept-encoding',
+      ...(gzipSize === undefined ? {} : { 'content-encoding': 'gzip' }),
     });
     if (req.method === 'HEAD') {
       res.end();
       return true;
     }
     await new Promise<void>((done) => {
-      const stream = createReadStream(file);
+      const stream = createReadStream(sent);
       stream.on('error', (err) => {
         res.destroy(err);
         done();
@@ -74,6 +75,25 @@ export function staticFiles(root: string): (req: IncomingMessage, res: ServerRes
     });
     return true;
   };
+}
+
+/** The size of a regular file; undefined when there is none. */
+async function fileSize(path: string): Promise<number | undefined> {
+  const info = await stat(path).catch(() => undefined);
+  return info?.isFile() ? info.size : undefined;
+}
+
+/** `Accept-Encoding` weighs gzip above 0: listed by name, else through `*` (RFC 9110 §12.5.3). */
+function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  const weights = new Map<string, number>();
+  for (const part of header.split(',')) {
+    const [coding, ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+    if (!coding) continue;
+    const q = params.find((p) => p.startsWith('q='));
+    weights.set(coding, q === undefined ? 1 : Number(q.slice(2)));
+  }
+  return (weights.get('gzip') ?? weights.get('*') ?? 0) > 0;
 }
 
 function notFound(res: ServerResponse, message: string): true {

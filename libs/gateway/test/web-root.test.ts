@@ -2,23 +2,30 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness.js';
 
-/** A raw GET/HEAD: fetch() would normalise `..` segments away before they reach the server. */
-function get(base: string, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: string; bytes: Buffer };
+
+/** A raw GET/HEAD: fetch() would normalise `..` segments away (and decompress) before the test sees them. */
+function get(base: string, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<Answer> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path, method }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    const req = request({ host: url.hostname, port: url.port, path, method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: bytes.toString('utf8'), bytes });
+      });
     });
     req.on('error', reject);
     req.end();
   });
 }
+
+const SCRIPT = `console.log(${JSON.stringify('kiln '.repeat(200))})`;
 
 describe('the web page served by the gateway (gateway.webRoot)', () => {
   let root: string;
@@ -31,6 +38,9 @@ describe('the web page served by the gateway (gateway.webRoot)', () => {
     await writeFile(join(www, 'index.html'), '<!doctype html><title>Kiln</title>');
     await writeFile(join(www, 'assets', 'index-abc123.js'), 'console.log(1)');
     await writeFile(join(www, 'assets', 'index-abc123.css'), 'body{}');
+    // The build leaves a gzip twin beside text files (libs/web vite.config.ts); the css here has none.
+    await writeFile(join(www, 'assets', 'index-big456.js'), SCRIPT);
+    await writeFile(join(www, 'assets', 'index-big456.js.gz'), gzipSync(SCRIPT));
     await writeFile(join(www, '.env'), 'SECRET=1');
     await writeFile(join(root, 'outside.txt'), 'not for the web');
     stack = await startStack({ settings: { 'gateway.webRoot': www } });
@@ -60,6 +70,26 @@ describe('the web page served by the gateway (gateway.webRoot)', () => {
     const head = await get(base, '/assets/index-abc123.js', 'HEAD');
     expect(head).toMatchObject({ status: 200, body: '' });
     expect(head.headers['content-length']).toBe('14');
+  });
+
+  it('sends the gzip twin to a client that accepts gzip, the plain file to one that does not', async () => {
+    const packed = await get(base, '/assets/index-big456.js', 'GET', { 'accept-encoding': 'br, gzip, deflate' });
+    expect(packed.headers['content-encoding']).toBe('gzip');
+    expect(packed.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(packed.headers['vary']).toBe('accept-encoding');
+    expect(Number(packed.headers['content-length'])).toBe(packed.bytes.length);
+    expect(packed.bytes.length).toBeLessThan(SCRIPT.length / 4);
+    expect(gunzipSync(packed.bytes).toString('utf8')).toBe(SCRIPT);
+    for (const refused of [undefined, 'identity', 'gzip;q=0', 'gzip;q=0, *', 'br']) {
+      const plain = await get(base, '/assets/index-big456.js', 'GET', refused ? { 'accept-encoding': refused } : {});
+      expect(plain.headers['content-encoding'], refused).toBeUndefined();
+      expect(plain.body, refused).toBe(SCRIPT);
+    }
+    expect((await get(base, '/assets/index-big456.js', 'GET', { 'accept-encoding': '*' })).headers['content-encoding']).toBe('gzip');
+    // No twin: the plain file, whatever the client accepts.
+    const css = await get(base, '/assets/index-abc123.css', 'GET', { 'accept-encoding': 'gzip' });
+    expect(css.headers['content-encoding']).toBeUndefined();
+    expect(css.body).toBe('body{}');
   });
 
   it('answers 404 for a missing file and never serves outside the root or a dotfile', async () => {

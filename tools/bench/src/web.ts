@@ -122,7 +122,7 @@ export async function webBenchmarks(): Promise<void> {
   const page = await weightOf(WEB_ROOT);
   const empty = await buildBaseline('empty', '// an empty Vite page\n');
   const preact = await buildBaseline('preact', "import { h, render } from 'preact';\nrender(h('p', null, 'hello'), document.body);\n");
-  console.log('web page weight: JS + CSS a first load fetches (vite build; raw is what the gateway sends, gzip -9 what a compressing proxy would)');
+  console.log('web page weight: JS + CSS a first load fetches (vite build; gzip -9 is what the gateway sends a browser: the .gz twins written at build time)');
   console.log(
     table([
       ['page', 'files', 'raw', 'gzip', 'gzip vs Preact hello-world'],
