@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
 import { createFirmwareBusClient, createLogStoreBusClient, firmwarePb, type FirmwareApi } from '@kiln/contracts';
@@ -153,6 +153,9 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
         { path: join(local.firmwareDir(device), 'bootloader.bin'), offset: '0x1000' },
         { path: join(local.firmwareDir(device), 'partitions.bin'), offset: '0x8000' },
       ]);
+      // esphome reuses that idedata only under an older platformio.ini (else it re-runs PlatformIO, which has no project here).
+      expect((await stat(local.platformioIni(device))).mtimeMs).toBeLessThan((await stat(local.idedata(device))).mtimeMs);
+      expect(log).not.toContain('Could not match idedata');
       expect(log).toContain('Serial port /dev/ttyUSB0');
       expect(log).toMatch(/Wrote \d+ bytes at 0x00001000/);
       expect(log).toMatch(/Wrote \d+ bytes at 0x00008000/);

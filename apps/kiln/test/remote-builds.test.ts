@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { remotePb as pb } from '@kiln/contracts';
 import { createReceiverClient, previewReceiver, type ReceiverClient } from '@kiln/contracts/grpc';
 import { loadOrCreateIdentity, packBundle, type PeerIdentity } from '@kiln/remote-identity';
-import { FLASH_LAYOUT_ARTIFACT, processAlive, resolveBuildPaths } from '@kiln/toolchain';
+import { FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT, processAlive, resolveBuildPaths } from '@kiln/toolchain';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from './cli-harness.js';
 import { deviceYaml, PAIRING_KEY, startReceiverProcess as startReceiver, type Cleanups, type ReceiverProcess } from './remote-harness.js';
@@ -64,10 +64,13 @@ describe('remote builds across processes (two kiln receiver processes, real gRPC
       expect(final?.status).toBe(COMPLETED);
       const receiver = receivers[i % 2]!;
       const images = await clients[i % 2]!.downloadArtifacts(build.buildId);
-      const dir = resolveBuildPaths(receiver.configDir, `${devices[i]}.yaml`, { dashboardId: offloader.dashboardId }).firmwareDir(devices[i]!);
+      const paths = resolveBuildPaths(receiver.configDir, `${devices[i]}.yaml`, { dashboardId: offloader.dashboardId });
+      const dir = paths.firmwareDir(devices[i]!);
       expect(images.length).toBeGreaterThanOrEqual(3);
-      for (const image of images.filter((f) => f.name !== FLASH_LAYOUT_ARTIFACT)) expect(image.data.equals(await readFile(join(dir, image.name)))).toBe(true);
-      expect(images.map((f) => f.name)).toContain(FLASH_LAYOUT_ARTIFACT);
+      const reserved = [FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT];
+      for (const image of images.filter((f) => !reserved.includes(f.name))) expect(image.data.equals(await readFile(join(dir, image.name)))).toBe(true);
+      expect(images.map((f) => f.name)).toEqual(expect.arrayContaining(reserved));
+      expect(images.find((f) => f.name === PLATFORMIO_INI_ARTIFACT)!.data.equals(await readFile(paths.platformioIni(devices[i]!)))).toBe(true);
     }
   });
 

@@ -1,13 +1,27 @@
 import { invalidArgs } from './errors.js';
 
 /**
- * Identifiers that end up as file names (job ids, service names) are checked at the boundary:
- * a closed alphabet rules out traversal, separators, NUL and absolute paths in one rule.
+ * Names that end up as file names are checked at the boundary: a closed alphabet rules out
+ * traversal, separators, NUL and absolute paths in one rule.
  */
-const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const BARE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+/**
+ * A file of a remote build's artifact set: a bare file name, so it can only ever land inside the
+ * directory it is written to. The ONE check for the gRPC client receiving artifacts and for the
+ * receiver and the flash-layout parser naming them.
+ */
+export function isArtifactName(value: unknown): value is string {
+  return isBareName(value);
+}
+
+function isBareName(value: unknown): value is string {
+  return typeof value === 'string' && BARE_NAME.test(value);
+}
+
+/** Identifiers that become file or directory names (job ids, service names, device names). */
 export function isSafeId(value: unknown): value is string {
-  return typeof value === 'string' && SAFE_ID.test(value) && !value.includes('..');
+  return isBareName(value) && !value.includes('..');
 }
 
 export function assertSafeId(field: string, value: unknown): string {

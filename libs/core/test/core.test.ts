@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assertSafeId, describe as describeValue, isSafeId, KilnError, toKilnError, withTimeout, writeFileAtomic } from '../src/index.js';
+import { assertSafeId, describe as describeValue, isArtifactName, isSafeId, KilnError, toKilnError, withTimeout, writeFileAtomic } from '../src/index.js';
 
 let dir: string;
 beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'kiln-core-'))));
@@ -24,6 +24,11 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(join(path, 'not-a-dir'), 'x')).rejects.toThrow();
     expect(await readFile(path, 'utf8')).toBe('old');
   });
+});
+
+describe('artifact names', () => {
+  it.each(['firmware.bin', 'platformio.ini', 'extra-0123456789ab-boot_app0.bin', 'a..b', 'X'.repeat(128)])('accepts %j', (name) => expect(isArtifactName(name)).toBe(true));
+  it.each(['', '.', '..', '../x', 'a/b', 'a\\b', '/abs', 'a\0b', '.hidden', 'X'.repeat(129), 'sp ace', 7, null])('refuses %j', (name) => expect(isArtifactName(name)).toBe(false));
 });
 
 describe('safe ids', () => {

@@ -7,6 +7,6 @@ export { LocalExecutor } from './executors/local-executor.js';
 export { WorkerPoolExecutor, type WorkerPoolOptions } from './executors/worker-pool.js';
 export { createCompileWorkerService, COMPILE_WORKER_SERVICE } from './worker/compile-worker.js';
 export { OffloadExecutor, type EligibleReceiver, type OffloadExecutorOptions, type ReceiverPool } from './executors/offload-executor.js';
-export { materialiseArtifacts } from './executors/materialise.js';
+export { materialiseArtifacts, type MaterialisedBuild } from './executors/materialise.js';
 export { Offloader } from './offloader/offloader.js';
 export { DEFAULT_OFFLOADER_SETTINGS, OffloaderSettingsStore, VERSION_MATCH_POLICIES, type OffloaderSettings, type VersionMatchPolicy } from './offloader/settings-store.js';

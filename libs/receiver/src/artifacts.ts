@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { remotePb as pb } from '@kiln/contracts';
-import { KilnError } from '@kiln/core';
-import { ARTIFACT_NAME, builtDeviceName, FLASH_LAYOUT_ARTIFACT, readIdeData, type FlashLayout } from '@kiln/toolchain';
+import { isArtifactName, KilnError } from '@kiln/core';
+import { builtDeviceName, FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT, readIdeData, type FlashLayout } from '@kiln/toolchain';
 import type { Build } from './builds.js';
 
 export interface Artifact {
@@ -15,7 +15,8 @@ export interface Artifact {
 /**
  * The images of a completed compile (the `.bin` files of its device's `.pioenvs/<name>/`), plus its
  * flash layout (FLASH_LAYOUT_ARTIFACT: the idedata's extra images by artifact name and offset, so an
- * offloader can flash over serial). A flash image outside the pioenv dir (esphome points at e.g.
+ * offloader can flash over serial) and the build's platformio.ini (PLATFORMIO_INI_ARTIFACT: esphome's
+ * serial upload reuses a saved idedata only when that file exists and is older). A flash image outside the pioenv dir (esphome points at e.g.
  * boot_app0.bin in the framework package) is sent too, under a name unique to its path; no receiver
  * path crosses. Read whole (bounded by `maxBytes`), so the hash sent is the hash of exactly the bytes sent.
  */
@@ -33,13 +34,18 @@ export async function readArtifacts(build: Build, maxBytes: number): Promise<Art
   if (ideData) {
     const flashLayout: FlashLayout = { flashImages: [] };
     for (const image of ideData.extra.flash_images) {
-      const name = dirname(image.path) === dir && ARTIFACT_NAME.test(basename(image.path)) ? basename(image.path) : externalName(image.path);
+      const name = dirname(image.path) === dir && isArtifactName(basename(image.path)) ? basename(image.path) : externalName(image.path);
       files.set(name, image.path);
       flashLayout.flashImages.push({ name, offset: image.offset });
     }
     layout = Buffer.from(`${JSON.stringify(flashLayout, null, 2)}\n`);
   }
-  let total = layout?.length ?? 0;
+  // Sent whenever the build has one: it is what lets the offloader's esphome trust the layout above.
+  const platformioIni = await readFile(build.paths.platformioIni(deviceName)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  let total = (layout?.length ?? 0) + (platformioIni?.length ?? 0);
   for (const [name, path] of files) {
     const size = await stat(path).then(
       (s) => s.size,
@@ -53,6 +59,7 @@ export async function readArtifacts(build: Build, maxBytes: number): Promise<Art
   const artifacts: Artifact[] = [];
   for (const [name, path] of files) artifacts.push(artifact(name, await readFile(path)));
   if (layout) artifacts.push(artifact(FLASH_LAYOUT_ARTIFACT, layout));
+  if (platformioIni) artifacts.push(artifact(PLATFORMIO_INI_ARTIFACT, platformioIni));
   return artifacts;
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { remotePb as pb } from '@kiln/contracts';
-import { FLASH_LAYOUT_ARTIFACT, processAlive, remoteBuildsRoot, resolveBuildPaths } from '@kiln/toolchain';
+import { FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT, processAlive, remoteBuildsRoot, resolveBuildPaths } from '@kiln/toolchain';
 import { bundleFor, deviceYaml, followToEnd, startReceiver } from './harness.js';
 
 const { BUILD_ACTION_COMPILE: COMPILE, BUILD_ACTION_UPLOAD: UPLOAD } = pb.BuildAction;
@@ -36,9 +36,13 @@ describe('remote builds', () => {
     expect(paths.dataDir).toBe(join(remoteBuildsRoot(h.configDir), offloader.dashboardId, 'kitchen'));
     const artifacts = await client.downloadArtifacts(build.buildId);
     expect(artifacts.map((a) => a.name)).toEqual(expect.arrayContaining(['firmware.bin', 'firmware.factory.bin', 'firmware.ota.bin']));
-    for (const artifact of artifacts.filter((a) => a.name !== FLASH_LAYOUT_ARTIFACT)) {
+    for (const artifact of artifacts.filter((a) => a.name !== FLASH_LAYOUT_ARTIFACT && a.name !== PLATFORMIO_INI_ARTIFACT)) {
       expect(artifact.data.equals(await readFile(join(paths.firmwareDir('kitchen'), artifact.name)))).toBe(true);
     }
+    // The build's platformio.ini travels too: without it the offloader's esphome would not trust the layout.
+    const ini = artifacts.find((a) => a.name === PLATFORMIO_INI_ARTIFACT);
+    expect(ini?.data.equals(await readFile(paths.platformioIni('kitchen')))).toBe(true);
+    expect(ini?.data.toString('utf8')).toContain('[env:kitchen]');
     // Nothing of the remote build landed in the receiver's own (local) layout.
     expect(await readdir(join(h.configDir, '.esphome'))).toEqual(['.remote_builds']);
   });
@@ -74,6 +78,12 @@ describe('remote builds', () => {
     expect(outside.name).toMatch(/^extra-[0-9a-f]{12}-boot_app0\.bin$/);
     for (const { name } of layout.flashImages) expect(artifacts.map((a) => a.name)).toContain(name);
     expect(artifacts.find((a) => a.name === outside.name)!.data.toString()).toBe('boot-app-0');
+
+    // A build dir without a platformio.ini (not one esphome left) still serves its images and layout, without an ini.
+    await rm(paths.platformioIni('kitchen'));
+    const withoutIni = (await client.downloadArtifacts(build.buildId)).map((a) => a.name);
+    expect(withoutIni).toContain(FLASH_LAYOUT_ARTIFACT);
+    expect(withoutIni).not.toContain(PLATFORMIO_INI_ARTIFACT);
 
     // A listed image that is gone fails the download by name instead of sending a layout that cannot be flashed.
     await rm(bootApp);

@@ -6,4 +6,13 @@ export { MAX_LINE_CHARS, splitLines } from './lines.js';
 export { spawnError } from './spawn-error.js';
 export { groupAlive, processAlive, signalGroup, waitGroupGone } from './process-tree.js';
 export { builtDeviceName, builtFirmwareDir, remoteBuildsRoot, resolveBuildPaths, type BuildPaths, type RemoteBuildOwner } from './paths.js';
-export { ARTIFACT_NAME, FLASH_LAYOUT_ARTIFACT, parseFlashLayout, readIdeData, type FlashLayout, type IdeData } from './idedata.js';
+export {
+  FLASH_LAYOUT_ARTIFACT,
+  parseFlashLayout,
+  parsePlatformioIni,
+  PLATFORMIO_INI_ARTIFACT,
+  PLATFORMIO_INI_MAX_BYTES,
+  readIdeData,
+  type FlashLayout,
+  type IdeData,
+} from './idedata.js';

@@ -16,6 +16,8 @@ export interface BuildPaths {
   /** StorageJSON: `<dataDir>/storage/<file>.yaml.json`. */
   storage: string;
   buildRoot: string;
+  /** esphome's generated PlatformIO project file: `<buildRoot>/<name>/platformio.ini`. */
+  platformioIni(deviceName: string): string;
   idedata(deviceName: string): string;
   firmwareBin(deviceName: string): string;
   /** The directory of a device's images (`firmware.bin`, `firmware.factory.bin`, …). */
@@ -59,6 +61,7 @@ export function resolveBuildPaths(configDir: string, configuration: string, remo
     dataDir,
     storage: join(dataDir, 'storage', `${configuration}.json`),
     buildRoot: join(dataDir, 'build'),
+    platformioIni: (name) => join(dataDir, 'build', name, 'platformio.ini'),
     idedata: (name) => join(dataDir, 'idedata', `${name}.json`),
     firmwareBin: (name) => join(firmwareDir(name), 'firmware.bin'),
     firmwareDir,

@@ -20,6 +20,7 @@ describe('resolveBuildPaths', () => {
     expect(a.storage).toBe(join(a.dataDir, 'storage', 'kitchen.yaml.json'));
     expect(b.dataDir).not.toBe(a.dataDir);
     expect(resolveBuildPaths('/cfg', 'kitchen.yaml').dataDir).toBe('/cfg/.esphome');
+    expect(a.platformioIni('kitchen')).toBe(join(a.dataDir, 'build', 'kitchen', 'platformio.ini'));
   });
 
   it('refuses a dashboard id that could leave the remote builds root', () => {
@@ -38,5 +39,6 @@ describe('resolveBuildPaths', () => {
     const dir = await builtFirmwareDir(paths);
     expect(dir).toBe(paths.firmwareDir(FIXTURE_DEVICE));
     expect((await readFile(paths.firmwareBin(FIXTURE_DEVICE))).length).toBeGreaterThan(0);
+    expect(await readFile(paths.platformioIni(FIXTURE_DEVICE), 'utf8')).toContain(`[env:${FIXTURE_DEVICE}]`);
   });
 });

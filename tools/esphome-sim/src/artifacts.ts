@@ -9,6 +9,10 @@ export interface DevicePaths {
   dataDir: string;
   storage: string;
   buildDir: string;
+  /** The PlatformIO project file esphome generates before the build (`build/<name>/platformio.ini`). */
+  platformioIni: string;
+  /** The generated C++ entry point: its presence is what makes the build dir a project PlatformIO can rerun. */
+  mainCpp: string;
   pioenv: string;
   firmwareBin: string;
   factoryBin: string;
@@ -25,6 +29,8 @@ export function devicePaths(device: DeviceConfig, dataDir: string): DevicePaths 
     dataDir,
     storage: join(dataDir, 'storage', storageFileName(device)),
     buildDir,
+    platformioIni: join(buildDir, 'platformio.ini'),
+    mainCpp: join(buildDir, 'src', 'main.cpp'),
     pioenv,
     firmwareBin: join(pioenv, 'firmware.bin'),
     factoryBin: join(pioenv, 'firmware.factory.bin'),
@@ -104,19 +110,33 @@ export async function writeFirmware(device: DeviceConfig, paths: DevicePaths, fi
   const factory = Buffer.alloc(APP_OFFSET + app.length, 0xff);
   bootloader.copy(factory, BOOTLOADER_OFFSET);
   app.copy(factory, APP_OFFSET);
-  const images = [
-    { path: join(paths.pioenv, 'bootloader.bin'), offset: '0x1000', data: bootloader },
-    { path: join(paths.pioenv, 'partitions.bin'), offset: '0x8000', data: partitions },
-  ];
-  for (const image of images) await writeAtomic(image.path, image.data);
+  const layout = flashImageLayout(paths);
+  await writeAtomic(layout.bootloader.path, bootloader);
+  await writeAtomic(layout.partitions.path, partitions);
   await writeAtomic(paths.elf, Buffer.concat([Buffer.from('\x7fELF-esphome-sim\n'), seed]));
   await writeAtomic(paths.factoryBin, factory);
   await writeAtomic(paths.otaBin, app);
   // firmware.bin last: its presence is what upload checks, so everything else is already in place.
   await writeAtomic(paths.firmwareBin, app);
-  const idedata = {
-    prog_path: paths.elf,
-    extra: { flash_images: images.map(({ path, offset }) => ({ path, offset })) },
+  await writeIdeData(paths);
+}
+
+interface FlashImageEntry {
+  path: string;
+  offset: string;
+}
+
+/** The extra images a build flashes with the app, and where. */
+function flashImageLayout(paths: DevicePaths): { bootloader: FlashImageEntry; partitions: FlashImageEntry } {
+  return {
+    bootloader: { path: join(paths.pioenv, 'bootloader.bin'), offset: '0x1000' },
+    partitions: { path: join(paths.pioenv, 'partitions.bin'), offset: '0x8000' },
   };
+}
+
+/** `idedata/<name>.json` as `platformio run -t idedata` leaves it for esphome (the fields an upload reads). */
+export async function writeIdeData(paths: DevicePaths): Promise<void> {
+  const { bootloader, partitions } = flashImageLayout(paths);
+  const idedata = { prog_path: paths.elf, extra: { flash_images: [bootloader, partitions] } };
   await writeAtomic(paths.idedata, `${JSON.stringify(idedata, null, 2)}\n`);
 }

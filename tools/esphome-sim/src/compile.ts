@@ -2,16 +2,7 @@ import { writeFirmware, writeStorage, yamlSeed, type DevicePaths } from './artif
 import type { DeviceConfig, Platform } from './config.js';
 import type { ResolvedKnobs } from './knobs.js';
 import { hangForever, line, sleepUntilPhase, write } from './out.js';
-
-const PIO_PLATFORMS: Record<Platform, string> = {
-  esp32: 'platformio/espressif32',
-  esp8266: 'platformio/espressif8266',
-  rp2040: 'https://github.com/maxgerhardt/platform-raspberrypi.git',
-  bk72xx: 'libretiny',
-  ln882x: 'libretiny',
-  rtl87xx: 'libretiny',
-  host: 'platformio/native',
-};
+import { PIO_PLATFORMS, writeProject } from './project.js';
 
 const MEMORY: Record<Platform, { ram: number; flash: number }> = {
   esp32: { ram: 327680, flash: 1835008 },
@@ -38,7 +29,7 @@ export function resultLine(ok: boolean, startedAt: number): string {
   return `${SEPARATOR} [${ok ? 'SUCCESS' : 'FAILED'}] Took ${seconds} seconds ${SEPARATOR}`;
 }
 
-/** `esphome compile`: storage JSON first (as esphome does), then the build, then binaries and idedata. */
+/** `esphome compile`: storage JSON first (as esphome does), then the PlatformIO project, the build, binaries and idedata. */
 export async function compile(device: DeviceConfig, paths: DevicePaths, knobs: ResolvedKnobs): Promise<number> {
   const startedAt = Date.now();
   const steps = Math.floor(knobs.steps);
@@ -48,6 +39,7 @@ export async function compile(device: DeviceConfig, paths: DevicePaths, knobs: R
 
   await line('INFO Generating C++ source...');
   await writeStorage(device, paths);
+  await writeProject(device, paths);
   await sleepUntilPhase(setupMs);
   await line('INFO Compiling app...');
   await line(processingLine(device));

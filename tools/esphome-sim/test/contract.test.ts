@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -21,6 +21,8 @@ function buildPaths(dataDir: string, name: string) {
   return {
     storage: (file: string) => join(dataDir, 'storage', `${file}.json`),
     buildDir: join(dataDir, 'build', name),
+    platformioIni: join(dataDir, 'build', name, 'platformio.ini'),
+    mainCpp: join(dataDir, 'build', name, 'src', 'main.cpp'),
     firmware: join(pioenv, 'firmware.bin'),
     factory: join(pioenv, 'firmware.factory.bin'),
     ota: join(pioenv, 'firmware.ota.bin'),
@@ -150,7 +152,7 @@ describe('upload', () => {
     expect(lines(result.stdout)).toEqual(expect.arrayContaining([expect.stringMatching(/^Wrote \d+ bytes at 0x00001000$/), expect.stringMatching(/^Wrote \d+ bytes at 0x00008000$/)]));
   });
 
-  it('a serial upload fails clearly when the idedata is missing or lists a missing image (OTA needs neither)', async () => {
+  it('a serial upload fails clearly when the idedata is unreadable or lists a missing image (OTA needs neither)', async () => {
     const config = await ws.device('broken');
     expect((await runSim(['compile', config])).code).toBe(0);
     const paths = buildPaths(join(ws.dir, '.esphome'), 'broken');
@@ -161,10 +163,11 @@ describe('upload', () => {
     expect(missingImage.code).toBe(1);
     expect(missingImage.stdout).toContain(`ERROR Flash image ${JSON.stringify(bootloader)} at 0x1000 listed in ${paths.idedata} not found`);
     expect(missingImage.stdout).not.toContain('Connecting....');
-    await rm(paths.idedata);
-    const missingIdeData = await runSim(['upload', '--device', '/dev/ttyUSB0', config]);
-    expect(missingIdeData.code).toBe(1);
-    expect(missingIdeData.stdout).toContain(`ERROR idedata not found (or unreadable) at ${paths.idedata}`);
+    // Reused as saved (the platformio.ini is older), so a torn idedata is read and refused.
+    await writeFile(paths.idedata, '{"prog_path": ');
+    const unreadable = await runSim(['upload', '--device', '/dev/ttyUSB0', config]);
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stdout).toContain(`ERROR idedata not found (or unreadable) at ${paths.idedata}`);
     expect((await runSim(['upload', '--device', '10.0.0.9', config])).code).toBe(0);
   });
 
@@ -189,6 +192,92 @@ describe('upload', () => {
     const uploaded = result.stdout.indexOf('INFO Successfully uploaded program.');
     expect(compiled).toBeGreaterThan(0);
     expect(uploaded).toBeGreaterThan(compiled);
+  });
+});
+
+describe("serial upload: esphome's idedata rule", () => {
+  const ttyUpload = (config: string) => runSim(['upload', '--device', '/dev/ttyUSB0', config]);
+  const setMtime = (path: string, ms: number) => utimes(path, new Date(ms), new Date(ms));
+
+  it('compile writes the PlatformIO project before the idedata: an [env:<name>] platformio.ini and src/main.cpp', async () => {
+    const config = await ws.device('project');
+    expect((await runSim(['compile', config])).code).toBe(0);
+    const paths = buildPaths(join(ws.dir, '.esphome'), 'project');
+    const ini = await readFile(paths.platformioIni, 'utf8');
+    expect(ini).toContain('[env:project]');
+    expect(ini).toMatch(/^board = esp32dev\nframework = arduino\nplatform = platformio\/espressif32$/m);
+    expect(existsSync(paths.mainCpp)).toBe(true);
+    expect((await stat(paths.platformioIni)).mtimeMs).toBeLessThan((await stat(paths.idedata)).mtimeMs);
+  });
+
+  it('reuses the saved idedata when platformio.ini is older than it', async () => {
+    const config = await ws.device('reuse');
+    expect((await runSim(['compile', config])).code).toBe(0);
+    const paths = buildPaths(join(ws.dir, '.esphome'), 'reuse');
+    // A layout the compile would never write: only a reused idedata flashes it.
+    const ideData = JSON.parse(await readFile(paths.idedata, 'utf8')) as { extra: { flash_images: { path: string; offset: string }[] } };
+    ideData.extra.flash_images = [{ path: ideData.extra.flash_images[0]!.path, offset: '0x2000' }];
+    await writeFile(paths.idedata, JSON.stringify(ideData));
+    const now = Date.now();
+    await setMtime(paths.platformioIni, now - 10_000);
+    await setMtime(paths.idedata, now);
+    const result = await ttyUpload(config);
+    expect(result.code).toBe(0);
+    expect(lines(result.stdout)).toContainEqual(expect.stringMatching(/^Wrote \d+ bytes at 0x00002000$/));
+    expect(result.stdout).not.toMatch(/at 0x00001000$/m);
+  });
+
+  it('regenerates the idedata of a local build (the project is there) when platformio.ini is newer, or the idedata is missing', async () => {
+    const config = await ws.device('regen');
+    expect((await runSim(['compile', config])).code).toBe(0);
+    const paths = buildPaths(join(ws.dir, '.esphome'), 'regen');
+    await writeFile(paths.idedata, JSON.stringify({ prog_path: '/nowhere/firmware.elf', extra: { flash_images: [] } }));
+    const now = Date.now();
+    await setMtime(paths.idedata, now - 10_000);
+    await setMtime(paths.platformioIni, now);
+    const newerIni = await ttyUpload(config);
+    expect(newerIni.code).toBe(0);
+    expect(lines(newerIni.stdout)).toEqual(expect.arrayContaining([expect.stringMatching(/^Wrote \d+ bytes at 0x00001000$/), expect.stringMatching(/^Wrote \d+ bytes at 0x00008000$/)]));
+    expect((JSON.parse(await readFile(paths.idedata, 'utf8')) as { prog_path: string }).prog_path).not.toBe('/nowhere/firmware.elf');
+
+    // Equal timestamps are not "older": esphome regenerates then too.
+    await setMtime(paths.platformioIni, now);
+    await setMtime(paths.idedata, now);
+    const before = await readFile(paths.idedata, 'utf8');
+    await writeFile(paths.idedata, before.replace('0x8000', '0x9000'));
+    await setMtime(paths.idedata, now);
+    expect((await ttyUpload(config)).code).toBe(0);
+    expect(await readFile(paths.idedata, 'utf8')).toBe(before);
+
+    await rm(paths.idedata);
+    expect((await ttyUpload(config)).code).toBe(0);
+    expect(existsSync(paths.idedata)).toBe(true);
+  });
+
+  it('fails like esphome when the idedata must be regenerated but the build dir holds no project', async () => {
+    const config = await ws.device('images-only');
+    expect((await runSim(['compile', config])).code).toBe(0);
+    const paths = buildPaths(join(ws.dir, '.esphome'), 'images-only');
+    // What an offloader that only received images has: no platformio.ini, no sources.
+    await rm(paths.platformioIni);
+    await rm(join(paths.buildDir, 'src'), { recursive: true });
+    const noIni = await ttyUpload(config);
+    expect(noIni.code).toBe(1);
+    expect(noIni.stdout).toContain('ERROR Could not match idedata, please report this error');
+    expect(noIni.stdout).toContain(`Not a PlatformIO project. \`platformio.ini\` file has not been found in current working directory (${paths.buildDir})`);
+    expect(noIni.stdout).toContain('simulated');
+    expect(noIni.stdout).not.toContain('Connecting....');
+
+    // An ini newer than the idedata, still no sources: the rerun has nothing to build.
+    await writeFile(paths.platformioIni, '[env:images-only]\n');
+    const now = Date.now();
+    await setMtime(paths.idedata, now - 10_000);
+    await setMtime(paths.platformioIni, now);
+    const newerIni = await ttyUpload(config);
+    expect(newerIni.code).toBe(1);
+    expect(newerIni.stdout).toContain(`Nothing to build. Please put your source code files to the '${paths.buildDir}/src' folder`);
+    // OTA never reads the idedata.
+    expect((await runSim(['upload', '--device', '10.0.0.9', config])).code).toBe(0);
   });
 });
 

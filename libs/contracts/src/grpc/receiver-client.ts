@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Channel, Metadata, type CallOptions, type ClientReadableStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
-import { assertConfigurationName, KilnError } from '@kiln/core';
+import { assertConfigurationName, isArtifactName, KilnError } from '@kiln/core';
 import { parsePin, pinMismatch, pinnedChannelCredentials, probePeerCertificate, type PeerIdentity } from '@kiln/remote-identity';
 import { streamEvents, type EventStream } from '@kiln/streams';
 import * as pb from './gen/kiln/remote/v1/remote.js';
@@ -270,7 +270,7 @@ async function receiveArtifacts(call: ClientReadableStream<pb.DownloadArtifactsR
       if (!part) continue;
       if (part.$case === 'header') {
         finish();
-        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(part.value.name)) {
+        if (!isArtifactName(part.value.name)) {
           throw new KilnError('invalid_message', `artifact name ${JSON.stringify(part.value.name)} is not a bare file name`, { name: part.value.name });
         }
         total += part.value.sizeBytes;

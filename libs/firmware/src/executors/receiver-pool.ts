@@ -135,9 +135,10 @@ class GrpcReceiverPool implements ReceiverPool {
       switch (final?.status) {
         case pb.BuildStatus.BUILD_STATUS_COMPLETED: {
           const images = await client.downloadArtifacts(build.buildId);
-          const dir = await materialiseArtifacts(this.options.configDir, request.configuration, final.deviceName, images);
+          const { dir, serialUploadWarning } = await materialiseArtifacts(this.options.configDir, request.configuration, final.deviceName, images);
           const bytes = images.reduce((n, i) => n + i.data.length, 0);
           await out([`... [${images.length} files (${bytes} bytes, SHA-256 verified; images and flash layout) downloaded to ${dir}]`]);
+          if (serialUploadWarning) await out([`... [warning: ${serialUploadWarning}]`]);
           return { exitCode: 0, signal: null };
         }
         case pb.BuildStatus.BUILD_STATUS_CANCELLED:
