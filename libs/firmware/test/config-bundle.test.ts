@@ -185,10 +185,11 @@ describe('references built from ESPHome substitutions', () => {
       'sounds/chime.wav',
     ]);
     expect(bundle.unresolved).toEqual([]);
-    // `substitutions: !include …` is read too.
-    await put('porch.yaml', 'substitutions: !include subs.yaml\nimage:\n  - file: ${icon_dir}/x.png\n    id: x\n');
+    // `substitutions: !include …` and `packages: !include …` are read too.
+    await put('porch.yaml', 'substitutions: !include subs.yaml\npackages: !include common/packages.yaml\nimage:\n  - file: ${icon_dir}/x.png\n    id: x\n  - file: ${nested_dir}/n.png\n    id: n\n');
     await put('subs.yaml', 'icon_dir: device_icons\n');
-    expect(await names()).toEqual(['porch.yaml', 'subs.yaml', 'device_icons/x.png']);
+    await put('common/packages.yaml', 'deeper: !include nested.yaml\n');
+    expect(await names()).toEqual(['porch.yaml', 'subs.yaml', 'common/packages.yaml', 'device_icons/x.png', 'nested/n.png', 'common/nested.yaml']);
   });
 
   it('!include vars apply inside the included file (over the substitutions, each include its own), down its own includes; `defaults:` fill the gaps', async () => {

@@ -22,7 +22,7 @@ type Base = 'including-file' | 'config-dir';
 interface Reference {
   name: string;
   /** A YAML file to read for references: an `!include` (or the device), read with these substitutions in scope. */
-  yaml?: { scope: SubstitutionScope; vars: (readonly [string, SubstitutionValue])[] };
+  yaml?: { scope: SubstitutionScope; vars: VarsLevel };
   /** A local `path:` may name a directory (external components): all its files are sent. */
   mayBeDir: boolean;
   /** `source: <string>` is a local dir only when one exists (else esphome reads it as a git shorthand). */
@@ -41,9 +41,12 @@ export interface UnresolvedReference {
 export interface ConfigBundleFiles {
   files: ConfigFile[];
   /**
-   * References whose substitutions do not resolve (undefined, a cycle, a `!secret`, a Jinja
-   * expression): not sent. The caller says so in the job's log; if the compile needs the file,
-   * the receiver's esphome then fails naming it, after that warning.
+   * References whose substitutions do not resolve here (undefined, a cycle, a `!secret`, a Jinja
+   * expression): not sent, and the caller says so in the job's log. Not an error: esphome itself
+   * only warns about an undefined substitution, and such a value may name no local file at all
+   * (`mdi:…`, a URL) once the receiver's esphome evaluates it; if it does name one, that compile
+   * fails naming the file, after this warning. (esphome keeps an undefined `$name` as literal
+   * text; a file whose name really holds `$name` is therefore not sent either.)
    */
   unresolved: UnresolvedReference[];
 }
@@ -141,19 +144,25 @@ async function globalSubstitutions(yaml: YamlFiles, configuration: string): Prom
       subs = (await yaml.doc(subsFile)).contents;
     }
     for (const [key, value] of substitutionEntries(subs, yaml.text(subsFile))) if (!merged.has(key)) merged.set(key, value);
-    const packages = config.get('packages', true);
+    let packages: unknown = config.get('packages', true);
+    let packagesFile = file;
+    // `packages: !include packages.yaml`: the map (or list) of packages is that file.
+    if (isScalar(packages) && packages.tag === '!include' && typeof packages.value === 'string' && !packages.value.includes('$')) {
+      packagesFile = inside(posix.dirname(file), packages.value, configuration, packages.value);
+      packages = (await yaml.doc(packagesFile)).contents;
+    }
     const items = isMap(packages) ? packages.items.map((p) => p.value) : isSeq(packages) ? packages.items : [];
     for (const item of [...items].reverse()) {
       if (isMap(item) && !item.tag) {
-        if (!item.has('url')) await gather(item, file, levels);
+        if (!item.has('url')) await gather(item, packagesFile, levels);
         continue;
       }
       if (!isNode(item) || item.tag !== '!include') continue;
-      const { target, vars } = includeOf(item, yaml.text(file));
+      const { target, vars } = includeOf(item, yaml.text(packagesFile));
       if (target === undefined) continue;
       const path = levels.reduce((scope, level) => scope.child(level), new SubstitutionScope(merged)).expand(target);
       if (!path.ok) continue;
-      const name = inside(posix.dirname(file), path.value, configuration, target);
+      const name = inside(posix.dirname(packagesFile), path.value, configuration, target);
       const inner = [...levels, vars];
       const visit = `${name}\n${JSON.stringify(inner)}`;
       if (seen.has(visit) || inner.length > MAX_SCOPE_DEPTH) continue;
