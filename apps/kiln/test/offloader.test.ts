@@ -163,19 +163,26 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     }
   }, SLOW);
 
-  it('the bundle carries what the YAML includes; an unchanged configuration is not sent again; a cancel kills the compile inside the receiver process', async ({ skip }) => {
+  it('the bundle carries what the YAML includes (substituted references too); an unchanged configuration is not sent again; a cancel kills the compile inside the receiver process', async ({ skip }) => {
     const receiver = await startReceiverProcess(cleanups, { default: { compileMs: 200, steps: 4 }, devices: { stuck: { hang: 'compile', spawnChild: true } } });
     const off = await startOffloader([receiver], ['porch', 'stuck']);
     if (!off) return skip('NATS is not running (CI=true makes this a failure)');
-    await writeFile(join(off.configDir, 'porch.yaml'), `${deviceYaml('porch')}packages:\n  base: !include common/base.yaml\n`);
+    const fonts = 'font:\n  - file: ${font_dir}/Roboto.ttf\n    id: f\n  - file: ${nope}/x.ttf\n    id: n\n';
+    await writeFile(join(off.configDir, 'porch.yaml'), `${deviceYaml('porch')}substitutions:\n  font_dir: fonts\npackages:\n  base: !include common/base.yaml\n${fonts}`);
     await mkdir(join(off.configDir, 'common'));
+    await mkdir(join(off.configDir, 'fonts'));
     await writeFile(join(off.configDir, 'common', 'base.yaml'), 'logger:\n');
+    await writeFile(join(off.configDir, 'fonts', 'Roboto.ttf'), 'font bytes');
     const first = await off.firmware.compile('porch.yaml');
     expect((await until(() => off.firmware.getJob(first.id), finished, 'first compile')).status).toBe(S.JOB_STATUS_COMPLETED);
-    expect((await off.log(first.id)).join('\n')).toMatch(/config bundle [0-9a-f]{12}: sent/);
+    const firstLog = (await off.log(first.id)).join('\n');
+    expect(firstLog).toMatch(/config bundle [0-9a-f]{12}: sent/);
+    // A reference whose substitution does not resolve is not sent, and the job's log says so.
+    expect(firstLog).toContain(`... [warning: porch.yaml: "\${nope}/x.ttf" not sent to the receiver: substitution 'nope' is not defined]`);
     const identity = await loadOrCreateIdentity(join(off.dir, 'offloader', 'identity'), 'unused');
     const sources = resolveBuildPaths(receiver.configDir, 'porch.yaml', { dashboardId: identity.dashboardId }).sourceDir;
     expect(await readFile(join(sources, 'common', 'base.yaml'), 'utf8')).toBe('logger:\n');
+    expect(await readFile(join(sources, 'fonts', 'Roboto.ttf'), 'utf8')).toBe('font bytes');
     const second = await off.firmware.compile('porch.yaml');
     expect((await until(() => off.firmware.getJob(second.id), finished, 'second compile')).status).toBe(S.JOB_STATUS_COMPLETED);
     expect((await off.log(second.id)).join('\n')).toMatch(/config bundle [0-9a-f]{12}: unchanged, already on the receiver/);

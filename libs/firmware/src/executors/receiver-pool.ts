@@ -115,7 +115,13 @@ class GrpcReceiverPool implements ReceiverPool {
     if (!entry) return lostExit(new KilnError('unavailable', `receiver ${receiverId} is no longer paired`, { receiver: receiverId }));
     const { client } = entry;
     try {
-      const bundle = await packBundle(await configBundleFiles(this.options.configDir, request.configuration));
+      const { files, unresolved } = await configBundleFiles(this.options.configDir, request.configuration);
+      if (unresolved.length > 0) {
+        // Said before the compile: if the receiver needs such a file, its esphome fails naming it, and this says why.
+        this.options.logger.warn({ configuration: request.configuration, unresolved }, 'config bundle: references with unresolved substitutions not sent');
+        await out(unresolved.map((u) => `... [warning: ${u.file}: ${JSON.stringify(u.ref)} not sent to the receiver: ${u.reason}]`));
+      }
+      const bundle = await packBundle(files);
       const { sha256, sent } = await client.submitBundle(bundle);
       await out([`... [config bundle ${sha256.slice(0, 12)}: ${sent ? `sent (${bundle.length} bytes)` : 'unchanged, already on the receiver'}]`]);
       if (signal.aborted) return CANCELLED;
