@@ -66,6 +66,9 @@ export function parsePin(field: string, pin: string): string {
   return hex;
 }
 
+/** First uses in flight, by directory. */
+const creating = new Map<string, Promise<PeerIdentity>>();
+
 /**
  * The identity stored in `dir`, created (0600 files) on first use. Concurrent first uses in one
  * process share one creation (two would write two different keys, and the loser's pin would be shown
@@ -80,8 +83,6 @@ export function loadOrCreateIdentity(dir: string, name: string): Promise<PeerIde
   run.then(forget, forget);
   return run;
 }
-
-const creating = new Map<string, Promise<PeerIdentity>>();
 
 /** A fresh key and certificate; the dashboard id (and name) stay. Paired peers must re-pair. */
 export async function rotateIdentity(dir: string): Promise<PeerIdentity> {
