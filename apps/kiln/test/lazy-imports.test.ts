@@ -2,13 +2,25 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GatewayClient } from '@kiln/gateway';
 import { describe, expect, it } from 'vitest';
 import { KILN, tempDataDir } from './cli-harness.js';
 
 const recorder = fileURLToPath(new URL('./fixtures/record-imports.mjs', import.meta.url));
 
-/** Start supervise under the import recorder, wait until ready, stop it, return every module it resolved. */
-async function importsOf(extraArgs: string[]): Promise<string[]> {
+/** The WebSocket API of the supervise host running in `dir`. */
+async function gatewayOf(dir: string): Promise<GatewayClient> {
+  const { healthUrl } = JSON.parse(await readFile(join(dir, 'run', 'supervise.json'), 'utf8')) as { healthUrl: string };
+  const health = (await (await fetch(`${healthUrl}/health`)).json()) as { services: Array<{ name: string; health?: { detail?: Record<string, string> } }> };
+  const url = health.services.find((s) => s.name === 'gateway')!.health!.detail!.url!;
+  return GatewayClient.connect(`${url.replace('http', 'ws')}/ws`);
+}
+
+/**
+ * Start supervise under the import recorder, wait until ready, run `during` (with its data dir), stop
+ * it, return every module it resolved.
+ */
+async function importsOf(extraArgs: string[], during?: (dir: string) => Promise<void>): Promise<string[]> {
   const { dir, cleanup } = await tempDataDir();
   const log = join(dir, 'imports.log');
   try {
@@ -20,6 +32,7 @@ async function importsOf(extraArgs: string[]): Promise<string[]> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     for (let i = 0; i < 400 && !out.includes('(ready)'); i++) await new Promise((r) => setTimeout(r, 50));
     expect(out).toContain('(ready)');
+    await during?.(dir);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     return (await readFile(log, 'utf8')).split('\n').filter(Boolean);
@@ -34,11 +47,31 @@ describe('what a host does not use, it does not import', () => {
     expect(urls.some((u) => u.includes('/libs/logstore/'))).toBe(true);
     expect(urls.filter((u) => u.includes('@nats-io'))).toEqual([]);
     expect(urls.filter((u) => u.includes('@grpc'))).toEqual([]);
+    // The offloader reads its identity file with node:crypto; the certificate generator is for creating one.
+    expect(urls.filter((u) => u.includes('@peculiar') || u.includes('reflect-metadata'))).toEqual([]);
   });
 
   it('turning the log store gRPC endpoint on loads gRPC (the recorder sees it)', async () => {
     const urls = await importsOf(['--set', 'logstore.grpcListen=127.0.0.1:0']);
     expect(urls.some((u) => u.includes('@grpc/grpc-js'))).toBe(true);
     expect(urls.filter((u) => u.includes('@nats-io'))).toEqual([]);
+  });
+
+  it("showing this host's offloader pin (get_offloader_settings creates the identity) loads no gRPC", async () => {
+    let pin = '';
+    const urls = await importsOf([], async (dir) => {
+      const ws = await gatewayOf(dir);
+      try {
+        const frame = await ws.call('remote_build/get_offloader_settings');
+        pin = ((frame as { result?: { identity?: { pin_sha256?: string } } }).result?.identity?.pin_sha256 ?? JSON.stringify(frame));
+      } finally {
+        ws.close();
+      }
+    });
+    expect(pin).toMatch(/^[0-9a-f]{64}$/);
+    // The certificate generator ran (the identity was created) ...
+    expect(urls.some((u) => u.includes('@peculiar/x509'))).toBe(true);
+    // ... and nothing of gRPC came with it.
+    expect(urls.filter((u) => u.includes('@grpc'))).toEqual([]);
   });
 });

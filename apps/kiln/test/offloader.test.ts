@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
-import { createFirmwareBusClient, createLogStoreBusClient, firmwarePb, type FirmwareApi } from '@kiln/contracts';
+import type { Bus } from '@kiln/bus';
+import { callRpc, createFirmwareBusClient, createLogStoreBusClient, firmwarePb, offloaderRpc, type FirmwareApi } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { loadOrCreateIdentity } from '@kiln/remote-identity';
 import { processAlive, resolveBuildPaths } from '@kiln/toolchain';
@@ -24,6 +25,7 @@ interface Offloader {
   healthUrl: string;
   dir: string;
   configDir: string;
+  bus: Bus;
   firmware: FirmwareApi;
   log(jobId: string): Promise<string[]>;
   /** Start `kiln supervise` again on the same dirs (after it died). */
@@ -66,6 +68,7 @@ async function startOffloader(receivers: ReceiverProcess[], devices: string[]): 
     healthUrl,
     dir,
     configDir,
+    bus,
     firmware: createFirmwareBusClient(bus),
     log: async (id) => (await logs.read(id)).lines,
     async restart() {
@@ -258,5 +261,43 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     const job = await off.firmware.compile('porch.yaml');
     expect((await until(() => off.firmware.getJob(job.id), finished, 'compile')).status).toBe(S.JOB_STATUS_COMPLETED);
     expect(ranOn(await off.log(job.id), [receiver])).toBe(receiver);
+  }, SLOW);
+
+  it('a receiver that moved to a new port: edit_pairing_endpoint rebinds the pairing (same pin only) and the next compile runs there', async ({ skip }) => {
+    const moving = await startReceiverProcess(cleanups);
+    const off = await startOffloader([moving], ['porch']);
+    if (!off) return skip('NATS is not running (CI=true makes this a failure)');
+    const receiversFile = join(off.dir, 'offloader', 'receivers.json');
+    const stored = async () => JSON.parse(await readFile(receiversFile, 'utf8')) as Array<{ address: string; pin: string }>;
+    const [before] = await stored();
+    const pin = before!.pin;
+    const oldAddress = moving.address;
+    expect(before!.address).toBe(oldAddress);
+
+    // Same data dir (same identity), another port: the offloader loses it.
+    await moving.kiln.stop();
+    await eligible(off.healthUrl, 0);
+    await moving.restart();
+    expect(moving.address).not.toBe(oldAddress);
+    const split = (address: string) => ({ hostname: address.slice(0, address.lastIndexOf(':')), port: Number(address.slice(address.lastIndexOf(':') + 1)) });
+
+    // Another receiver (another pin) at the address given: refused, naming both pins; the row is unchanged.
+    const stranger = await startReceiverProcess(cleanups);
+    const refused = await callRpc(off.bus, offloaderRpc.editPairingEndpoint, { pinSha256: pin, ...split(stranger.address) }, 20_000).catch((err: unknown) => err);
+    expect(refused).toMatchObject({ code: 'permission_denied', details: { value: pin, address: stranger.address } });
+    const strangerPin = (refused as { details: { presented: string } }).details.presented;
+    expect(strangerPin).not.toBe(pin);
+    expect((refused as Error).message).toContain(strangerPin);
+    expect((refused as Error).message).toContain(pin);
+    expect(await stored()).toEqual([expect.objectContaining({ pin, address: oldAddress })]);
+
+    // The moved receiver presents the paired pin: rebound, persisted, reconnected.
+    const { pairing } = await callRpc(off.bus, offloaderRpc.editPairingEndpoint, { pinSha256: pin, ...split(moving.address) }, 20_000);
+    expect(pairing).toMatchObject({ pinSha256: pin, ...split(moving.address), enabled: true });
+    expect(await stored()).toEqual([expect.objectContaining({ pin, address: moving.address })]);
+    await eligible(off.healthUrl, 1);
+    const job = await off.firmware.compile('porch.yaml');
+    expect((await until(() => off.firmware.getJob(job.id), finished, 'compile after the move')).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect(ranOn(await off.log(job.id), [moving])).toBe(moving);
   }, SLOW);
 });

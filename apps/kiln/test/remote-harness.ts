@@ -12,10 +12,11 @@ export interface ReceiverProcess {
   kiln: Running;
   dir: string;
   configDir: string;
+  /** Its gRPC address (a new ephemeral port after each restart). */
   address: string;
   /** A file holding PAIRING_KEY (for `kiln pair --pairing-key-file`). */
   keyFile: string;
-  /** Start `kiln receiver` again on the same dirs (after it died). */
+  /** Start `kiln receiver` again on the same dirs (after it died); `kiln` and `address` follow it. */
   restart(): Promise<Running>;
 }
 
@@ -40,18 +41,23 @@ export async function startReceiverProcess(cleanups: Cleanups, knobs: object | s
     cleanups.push(() => kiln.stop());
     return kiln;
   };
+  const grpcAddress = async (kiln: Running): Promise<string> => {
+    const health = (await (await fetch(`${await kiln.healthUrl()}/health`)).json()) as { services: Array<{ health?: { detail?: Record<string, string> } }> };
+    return health.services[0]!.health!.detail!.grpc!;
+  };
   const kiln = start();
-  const health = (await (await fetch(`${await kiln.healthUrl()}/health`)).json()) as { services: Array<{ health?: { detail?: Record<string, string> } }> };
-  return {
+  const receiver: ReceiverProcess = {
     kiln,
     dir,
     configDir,
     keyFile,
-    address: health.services[0]!.health!.detail!.grpc!,
+    address: await grpcAddress(kiln),
     async restart() {
       const again = start();
-      await again.healthUrl();
+      receiver.address = await grpcAddress(again);
+      receiver.kiln = again;
       return again;
     },
   };
+  return receiver;
 }

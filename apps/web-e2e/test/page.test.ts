@@ -389,7 +389,7 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
     await screenshot(page, 'remote-no-receiver');
   });
 
-  it('remote builds through two pages: the offloader previews the receiver (same pin as its page), a rotation in between is refused, then it requests, the receiver page approves; enable/disable, settings, unpair', async () => {
+  it('remote builds through two pages: the offloader previews the receiver (same pin as its page), a rotation in between is refused, then it requests, the receiver page approves (listing the pin the offloader page shows as its own); enable/disable, edit address, settings, unpair', async () => {
     const receiverHost = await kiln({ devices: [], knobs: { default: {} }, ...RECEIVER_HOST });
     const offloaderHost = await kiln({ devices: [], knobs: { default: {} } });
     const receiverApi = await api(receiverHost);
@@ -397,7 +397,13 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
     try {
       const identity = (await receiverApi.call('remote_build/get_identity', {})).result as { pin_sha256: string; address: string };
       const receiverPort = identity.address.split(':').at(-1)!;
-      type Settings = { remote_builds_enabled: boolean; version_match_policy: string; include_local_in_pool: boolean; pairings: Array<{ pin_sha256: string; label: string; enabled: boolean }> };
+      type Settings = {
+        remote_builds_enabled: boolean;
+        version_match_policy: string;
+        include_local_in_pool: boolean;
+        pairings: Array<{ pin_sha256: string; label: string; enabled: boolean; hostname: string; port: number }>;
+        identity: { pin_sha256: string };
+      };
       const offloaderSettings = async () => (await offloaderApi.call('remote_build/get_offloader_settings', {})).result as Settings;
 
       const receiverPage = await open(receiverHost, '#/remote');
@@ -459,6 +465,13 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
       const pending = receiverPage.locator('table[data-testid=pending-peers] tbody tr');
       await eventually(() => pending.count()).toBe(1);
       expect(await pending.locator('td').first().textContent()).toContain('office-nas');
+      // The request the receiver lists carries the pin the offloader page shows as its own.
+      const ownPin = offloaderPage.locator('[data-testid=offloader-pin]');
+      const offloaderPin = (await offloaderSettings()).identity.pin_sha256;
+      expect(offloaderPin).toMatch(/^[0-9a-f]{64}$/);
+      expect(await ownPin.getAttribute('data-pin')).toBe(offloaderPin);
+      expect(await pending.locator('[data-testid=peer-pin]').getAttribute('data-pin')).toBe(offloaderPin);
+      expect(await pending.locator('[data-testid=peer-pin]').textContent()).toBe(await ownPin.textContent());
       await screenshot(receiverPage, 'pair-two-pages-4-receiver-pending');
       await pending.getByRole('button', { name: 'Approve' }).click();
 
@@ -478,6 +491,21 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
       await row.getByRole('button', { name: 'Enable' }).click();
       await eventually(() => row.getAttribute('data-enabled')).toBe('true');
       expect((await offloaderSettings()).pairings[0]!.enabled).toBe(true);
+
+      // Edit address: an address where nothing answers is refused in the form and the stored one stays;
+      // the receiver's own address (it presents the paired pin) is accepted.
+      await row.getByRole('button', { name: 'Edit address' }).click();
+      const edit = offloaderPage.locator(`tr[data-edit-address="${newPin}"] [data-testid=edit-address]`);
+      await edit.waitFor();
+      await edit.getByLabel('new receiver port').fill(String(await freePort()));
+      await edit.getByRole('button', { name: 'Save' }).click();
+      await eventually(() => edit.locator('[data-testid=edit-address-error]').textContent()).toMatch(/^unavailable: /);
+      await screenshot(offloaderPage, 'pair-two-pages-5b-edit-address-refused');
+      expect((await offloaderSettings()).pairings[0]!.port).toBe(Number(receiverPort));
+      await edit.getByLabel('new receiver port').fill(receiverPort);
+      await edit.getByRole('button', { name: 'Save' }).click();
+      await eventually(() => edit.count()).toBe(0);
+      expect((await offloaderSettings()).pairings[0]).toMatchObject({ pin_sha256: newPin, port: Number(receiverPort), enabled: true });
 
       // Settings are stored by the host: the API and a reloaded page both show them.
       await settings.getByLabel('version match policy').selectOption('exact');

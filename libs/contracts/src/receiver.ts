@@ -44,4 +44,5 @@ export const offloaderRpc = {
   requestPair: offloaderCommand('request_pair', pb.OffloaderPairRequest, pb.OffloaderPairResponse),
   unpair: offloaderCommand('unpair', pb.UnpairRequest, pb.UnpairResponse),
   setPairingEnabled: offloaderCommand('set_pairing_enabled', pb.SetPairingEnabledRequest, pb.SetPairingEnabledResponse),
+  editPairingEndpoint: offloaderCommand('edit_pairing_endpoint', pb.EditPairingEndpointRequest, pb.EditPairingEndpointResponse),
 } as const;

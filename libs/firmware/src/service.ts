@@ -74,6 +74,7 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
         serveRpc(deps.bus, offloaderRpc.requestPair, (r) => offloader.requestPair(r)),
         serveRpc(deps.bus, offloaderRpc.unpair, async (r) => ({ removed: await offloader.unpair(r.pinSha256) })),
         serveRpc(deps.bus, offloaderRpc.setPairingEnabled, async (r) => ({ pairing: await offloader.setPairingEnabled(r.pinSha256, r.enabled) })),
+        serveRpc(deps.bus, offloaderRpc.editPairingEndpoint, async (r) => ({ pairing: await offloader.editPairingEndpoint(r) })),
       ];
       deps.logger.info({ toolchain: settings.toolchain, configDir: deps.config.core.configDir, compileExecutor: settings.compileExecutor }, 'firmware lanes ready');
     },

@@ -1,9 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createReceiverClient, previewReceiver } from '@kiln/contracts/grpc';
-import { loadOrCreateIdentity } from '@kiln/remote-identity';
+import { certificateFingerprint, loadOrCreateIdentity } from '@kiln/remote-identity';
 import type { ReceiverService } from '@kiln/receiver';
 import { Client, startStack, type Stack } from './harness.js';
 
@@ -76,7 +76,8 @@ describe('remote_build/* (offloader side, served by the firmware service)', () =
 
   it('settings: defaults, strict validation naming the field, persisted atomically', async () => {
     const { stack, ws } = await connect({});
-    expect((await ws.call('remote_build/get_offloader_settings')).result).toEqual({ remote_builds_enabled: true, version_match_policy: 'any', include_local_in_pool: false, pairings: [] });
+    const first = (await ws.call('remote_build/get_offloader_settings')).result as { identity: Record<string, unknown> };
+    expect(first).toEqual({ remote_builds_enabled: true, version_match_policy: 'any', include_local_in_pool: false, pairings: [], identity: expect.any(Object) });
     expect(await ws.call('remote_build/set_offloader_settings', { remote_builds_enabled: 'false' })).toMatchObject({ error_code: 'invalid_args', details: { field: 'remote_builds_enabled' } });
     expect(await ws.call('remote_build/set_offloader_settings', { version_match_policy: 'minor' })).toMatchObject({ error_code: 'invalid_args', details: { field: 'version_match_policy', value: 'minor' } });
     expect(await ws.call('remote_build/set_offloader_settings', { bogus: 1 })).toMatchObject({ error_code: 'invalid_args' });
@@ -84,6 +85,17 @@ describe('remote_build/* (offloader side, served by the firmware service)', () =
     expect(set).toMatchObject({ remote_builds_enabled: true, version_match_policy: 'release', include_local_in_pool: true });
     const file = join(stack.configDir, '..', 'data', 'offloader', 'settings.json');
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ remote_builds_enabled: true, version_match_policy: 'release', include_local_in_pool: true });
+  });
+
+  it("settings carry this host's offloader identity: created on first read (0600), the same on every answer", async () => {
+    const { stack, ws } = await connect({});
+    const identityFile = join(stack.configDir, '..', 'data', 'offloader', 'identity', 'identity.json');
+    const { identity } = (await ws.call('remote_build/get_offloader_settings')).result as { identity: { dashboard_id: string; pin_sha256: string; name: string } };
+    const stored = JSON.parse(await readFile(identityFile, 'utf8')) as { dashboardId: string; name: string; certPem: string };
+    expect(identity).toEqual({ dashboard_id: stored.dashboardId, pin_sha256: certificateFingerprint(stored.certPem), name: stored.name });
+    expect((await stat(identityFile)).mode & 0o777).toBe(0o600);
+    expect(((await ws.call('remote_build/set_offloader_settings', { include_local_in_pool: true })).result as { identity: unknown }).identity).toEqual(identity);
+    expect(((await ws.call('remote_build/get_offloader_settings')).result as { identity: unknown }).identity).toEqual(identity);
   });
 
   it('preview, request (pending until the receiver approves), list, disable, unpair; unknown pins are not_found', async () => {
@@ -101,7 +113,10 @@ describe('remote_build/* (offloader side, served by the firmware service)', () =
     const requested = (await ws.call('remote_build/request_pair', { hostname, port, pin_sha256: preview.pin_sha256, receiver_label: 'attic' })).result as { status: string };
     expect(requested.status).toBe('pending');
     expect((await ws.call('remote_build/get_offloader_settings')).result).toMatchObject({ pairings: [] });
-    const pending = (await ws.call('remote_build/get_identity')).result as { peers: Array<{ dashboard_id: string }> };
+    const pending = (await ws.call('remote_build/get_identity')).result as { peers: Array<{ dashboard_id: string; pin_sha256: string }> };
+    // What the receiver lists as pending is the pin this host shows as its own.
+    const own = ((await ws.call('remote_build/get_offloader_settings')).result as { identity: { pin_sha256: string; dashboard_id: string } }).identity;
+    expect(pending.peers).toEqual([expect.objectContaining({ pin_sha256: own.pin_sha256, dashboard_id: own.dashboard_id })]);
     await ws.call('remote_build/approve_peer', { dashboard_id: pending.peers[0]!.dashboard_id });
 
     // Recorded once approved; eligible once its status stream is up.
@@ -116,6 +131,19 @@ describe('remote_build/* (offloader side, served by the firmware service)', () =
     expect((await ws.call('remote_build/set_pairing_enabled', { pin_sha256: preview.pin_sha256, enabled: false })).result).toMatchObject({ enabled: false, eligible: false });
     const rows = JSON.parse(await readFile(join(stack.configDir, '..', 'data', 'offloader', 'receivers.json'), 'utf8')) as Array<Record<string, unknown>>;
     expect(rows).toEqual([expect.objectContaining({ pin: preview.pin_sha256, enabled: false, name: 'attic' })]);
+
+    // edit_pairing_endpoint: arguments checked (naming the field and value), unknown pin, nothing listening.
+    const edit = (args: Record<string, unknown>) => ws.call('remote_build/edit_pairing_endpoint', args);
+    expect(await edit({ pin_sha256: preview.pin_sha256, hostname, port: 0 })).toMatchObject({ error_code: 'invalid_args', details: { field: 'port', value: 0 } });
+    expect(await edit({ pin_sha256: preview.pin_sha256, hostname, port: '7054' })).toMatchObject({ error_code: 'invalid_args', details: { field: 'port', value: '7054' } });
+    expect(await edit({ pin_sha256: preview.pin_sha256, hostname: 'a b', port })).toMatchObject({ error_code: 'invalid_args', details: { field: 'hostname', value: 'a b' } });
+    expect(await edit({ pin_sha256: preview.pin_sha256, hostname: '', port })).toMatchObject({ error_code: 'invalid_args', details: { field: 'hostname' } });
+    expect(await edit({ pin_sha256: 'xyz', hostname, port })).toMatchObject({ error_code: 'invalid_args', details: { field: 'pin_sha256', value: 'xyz' } });
+    expect(await edit({ hostname, port })).toMatchObject({ error_code: 'invalid_args', details: { field: 'pin_sha256' } });
+    expect(await edit({ pin_sha256: preview.pin_sha256, hostname, port, extra: 1 })).toMatchObject({ error_code: 'invalid_args' });
+    expect(await edit({ pin_sha256: 'cd'.repeat(32), hostname, port })).toMatchObject({ error_code: 'not_found', details: { pin_sha256: 'cd'.repeat(32) } });
+    // The same receiver at the same address: the probe passes, the row answers as the other commands do.
+    expect((await edit({ pin_sha256: preview.pin_sha256.toUpperCase(), hostname, port })).result).toMatchObject({ hostname, port, pin_sha256: preview.pin_sha256, label: 'attic', enabled: false });
 
     expect(await ws.call('remote_build/unpair', { pin_sha256: 'not-a-pin' })).toMatchObject({ error_code: 'invalid_args', details: { field: 'pin_sha256' } });
     expect((await ws.call('remote_build/unpair', { pin_sha256: preview.pin_sha256 })).result).toEqual({ removed: true });

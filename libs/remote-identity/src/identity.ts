@@ -1,8 +1,5 @@
-// @peculiar/x509 resolves its ASN.1 codecs through tsyringe, which needs the Reflect metadata polyfill loaded first.
-import 'reflect-metadata';
 import { createHash, randomUUID, webcrypto, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
 import { KilnError, readTextIfExists, writeFileAtomic } from '@kiln/core';
 
 /**
@@ -33,7 +30,21 @@ const VALIDITY_YEARS = 20;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+/**
+ * The certificate generator, loaded only to create a key (reading an identity needs node:crypto only,
+ * so showing a pin does not keep x509, tsyringe and the ASN.1 codecs in memory).
+ */
+let generator: Promise<typeof import('@peculiar/x509')> | undefined;
+function loadX509(): Promise<typeof import('@peculiar/x509')> {
+  generator ??= (async () => {
+    // @peculiar/x509 resolves its ASN.1 codecs through tsyringe, which needs the Reflect metadata polyfill loaded first.
+    await import('reflect-metadata');
+    const x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    return x509;
+  })();
+  return generator;
+}
 
 /** Lower-case hex SHA-256 of a certificate (PEM text or DER bytes). */
 export function certificateFingerprint(cert: string | Uint8Array): string {
@@ -55,11 +66,22 @@ export function parsePin(field: string, pin: string): string {
   return hex;
 }
 
-/** The identity stored in `dir`, created (0600 files) on first use. */
-export async function loadOrCreateIdentity(dir: string, name: string): Promise<PeerIdentity> {
-  const existing = await readIdentity(dir);
-  if (existing) return existing;
-  return writeIdentity(dir, { dashboardId: randomUUID(), name });
+/** First uses in flight, by directory. */
+const creating = new Map<string, Promise<PeerIdentity>>();
+
+/**
+ * The identity stored in `dir`, created (0600 files) on first use. Concurrent first uses in one
+ * process share one creation (two would write two different keys, and the loser's pin would be shown
+ * or sent once and then never again).
+ */
+export function loadOrCreateIdentity(dir: string, name: string): Promise<PeerIdentity> {
+  const pending = creating.get(dir);
+  if (pending) return pending;
+  const run = (async () => (await readIdentity(dir)) ?? writeIdentity(dir, { dashboardId: randomUUID(), name }))();
+  creating.set(dir, run);
+  const forget = () => void creating.delete(dir);
+  run.then(forget, forget);
+  return run;
 }
 
 /** A fresh key and certificate; the dashboard id (and name) stay. Paired peers must re-pair. */
@@ -85,6 +107,7 @@ async function readIdentity(dir: string): Promise<PeerIdentity | undefined> {
 }
 
 async function writeIdentity(dir: string, meta: IdentityMeta): Promise<PeerIdentity> {
+  const x509 = await loadX509();
   const keys = (await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(notBefore);

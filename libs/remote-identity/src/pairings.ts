@@ -44,6 +44,13 @@ export class ReceiverPairings {
     return this.change((rows) => [...rows.filter((r) => r.dashboardId !== pairing.dashboardId), pairing]);
   }
 
+  /** Change the row with this pin in place (in order with every other change); undefined: no such row. */
+  async update(pin: string, apply: (row: ReceiverPairing) => ReceiverPairing): Promise<ReceiverPairing | undefined> {
+    let updated: ReceiverPairing | undefined;
+    await this.change((rows) => rows.map((r) => (r.pin === pin ? (updated = apply(r)) : r)));
+    return updated;
+  }
+
   /** By dashboard id, pin or address; true when a row was removed. */
   async remove(ref: string): Promise<boolean> {
     let removed = false;
@@ -63,4 +70,20 @@ export class ReceiverPairings {
     this.tail = run.catch(() => undefined);
     return run;
   }
+}
+
+/** `host:port` (an IPv6 host in brackets) → its parts; anything else → invalid_args naming it. */
+export function splitAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new KilnError('invalid_args', `address: must be host:port, got ${JSON.stringify(address)}`, { field: 'address', value: address });
+  }
+  return { host, port };
+}
+
+/** The `host:port` form stored in a pairing (an IPv6 host in brackets). */
+export function joinAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -3,6 +3,7 @@ import { connect } from 'node:tls';
 import { credentials, experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import { KilnError } from '@kiln/core';
 import { certificateFingerprint, type PeerIdentity } from './identity.js';
+import { splitAddress } from './pairings.js';
 
 /**
  * TLS with certificates pinned by SHA-256, both ways. Peers use self-signed certificates, so CA
@@ -55,16 +56,6 @@ export async function probePeerCertificate(address: string, identity: PeerIdenti
       reject(err instanceof KilnError ? err : new KilnError('unavailable', `cannot reach ${address}: ${err.message}`, { address }));
     });
   });
-}
-
-export function splitAddress(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(colon + 1));
-  if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new KilnError('invalid_args', `address: must be host:port, got ${JSON.stringify(address)}`, { field: 'address', value: address });
-  }
-  return { host, port };
 }
 
 /**

@@ -2,7 +2,8 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { ReceiverPairings, type ReceiverPairing } from '../src/index.js';
+import { joinAddress, ReceiverPairings, splitAddress, type ReceiverPairing } from '../src/index.js';
+import { loadOrCreateIdentity } from '../src/store/index.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -25,4 +26,23 @@ it('keeps one row per receiver, survives a reload, and concurrent changes all la
   expect(await pairings.remove('h2:7054')).toBe(true);
   expect(await pairings.remove('nobody')).toBe(false);
   expect((await pairings.list()).map((r) => r.dashboardId).sort()).toEqual(['a', 'c']);
+});
+
+it('update changes the row with that pin in place, persisted; an unknown pin changes nothing', async () => {
+  const pairings = new ReceiverPairings(dir);
+  await pairings.save(row('a', 'h1:7054'));
+  await pairings.save(row('b', 'h2:7054'));
+  const moved = await pairings.update(row('a', '').pin, (r) => ({ ...r, address: joinAddress('fd00::1', 7055) }));
+  expect(moved).toMatchObject({ dashboardId: 'a', address: '[fd00::1]:7055' });
+  expect(await pairings.update('f'.repeat(64), (r) => ({ ...r, address: 'x:1' }))).toBeUndefined();
+  expect((await new ReceiverPairings(dir).list()).map((r) => [r.dashboardId, r.address])).toEqual([['a', '[fd00::1]:7055'], ['b', 'h2:7054']]);
+  expect(splitAddress(moved!.address)).toEqual({ host: 'fd00::1', port: 7055 });
+  expect(() => splitAddress('nohost')).toThrow(/address: must be host:port, got "nohost"/);
+});
+
+it('loadOrCreateIdentity (also the store entry): concurrent first uses create one identity, later ones read it', async () => {
+  const first = await Promise.all([loadOrCreateIdentity(join(dir, 'id'), 'office'), loadOrCreateIdentity(join(dir, 'id'), 'office')]);
+  expect(first[1].fingerprint).toBe(first[0].fingerprint);
+  expect((await loadOrCreateIdentity(join(dir, 'id'), 'other')).fingerprint).toBe(first[0].fingerprint);
+  expect((await stat(join(dir, 'id', 'identity.json'))).mode & 0o777).toBe(0o600);
 });

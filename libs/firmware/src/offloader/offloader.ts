@@ -1,10 +1,13 @@
 import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { remotePb as pb } from '@kiln/contracts';
 import { invalidArgs, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
+import { loadOrCreateIdentity, ReceiverPairings, type PeerIdentity } from '@kiln/remote-identity/store';
 import type { OffloadExecutor, ReceiverPool } from '../executors/offload-executor.js';
 import type { PairingControl } from './pairing-control.js';
+import { toPairing } from './pairing-view.js';
 import { hasPairings, VERSION_MATCH_POLICIES, type OffloaderSettings, type OffloaderSettingsStore, type VersionMatchPolicy } from './settings-store.js';
 
 /** How often receivers.json is checked for changes made by another process (`kiln pair`). */
@@ -31,8 +34,12 @@ export class Offloader {
   private control: Promise<PairingControl> | undefined;
   private poller: NodeJS.Timeout | undefined;
   private pairingsStamp = -1;
+  private identity: Promise<PeerIdentity> | undefined;
+  private readonly pairings: ReceiverPairings;
 
-  constructor(private readonly deps: OffloaderDeps) {}
+  constructor(private readonly deps: OffloaderDeps) {
+    this.pairings = new ReceiverPairings(deps.dir);
+  }
 
   get settings(): OffloaderSettingsStore {
     return this.deps.settings;
@@ -58,14 +65,17 @@ export class Offloader {
 
   // ---- the remote_build/* offloader commands (bus contract offloaderRpc) ----------------------
 
-  /** Settings and pairings (each with whether the compile lane can use it now). */
+  /**
+   * Settings, pairings (each with whether the compile lane can use it now) and this host's own
+   * identity as an offloader. Reading files only: showing the page loads no gRPC.
+   */
   async view(): Promise<pb.OffloaderSettingsResponse> {
-    const control = await this.pairingControl();
-    const eligible = new Set(this.settings.settings.remote_builds_enabled ? (this.pool?.eligible().map((r) => r.id) ?? []) : []);
     const s = this.settings.settings;
+    const own = await this.ownIdentity();
     return {
       settings: { remoteBuildsEnabled: s.remote_builds_enabled, versionMatchPolicy: s.version_match_policy, includeLocalInPool: s.include_local_in_pool },
-      pairings: await control.view(eligible),
+      pairings: await this.pairingRows(),
+      identity: { dashboardId: own.dashboardId, pinSha256: own.fingerprint, name: own.name },
     };
   }
 
@@ -97,9 +107,33 @@ export class Offloader {
   }
 
   async setPairingEnabled(pin: string, enabled: boolean): Promise<pb.OffloaderPairing> {
-    const control = await this.pairingControl();
-    const row = await control.setEnabled(pin, enabled);
-    return (await control.view(new Set(this.pool?.eligible().map((r) => r.id) ?? []))).find((p) => p.pinSha256 === row.pin)!;
+    const row = await (await this.pairingControl()).setEnabled(pin, enabled);
+    return (await this.pairingRows()).find((p) => p.pinSha256 === row.pin)!;
+  }
+
+  async editPairingEndpoint(request: pb.EditPairingEndpointRequest): Promise<pb.OffloaderPairing> {
+    const row = await (await this.pairingControl()).editEndpoint(request);
+    return (await this.pairingRows()).find((p) => p.pinSha256 === row.pin) ?? toPairing(row, false);
+  }
+
+  /** The recorded receivers, each with whether the compile lane can use it now. */
+  private async pairingRows(): Promise<pb.OffloaderPairing[]> {
+    const eligible = new Set(this.settings.settings.remote_builds_enabled ? (this.pool?.eligible().map((r) => r.id) ?? []) : []);
+    return (await this.pairings.list()).map((row) => toPairing(row, eligible.has(row.dashboardId)));
+  }
+
+  /**
+   * This host's certificate as an offloader (`<dir>/identity`), created on first need: reading the
+   * settings creates it, so the page can show the pin before the first pairing. Creating it loads the
+   * certificate generator once; nothing of gRPC.
+   */
+  private ownIdentity(): Promise<PeerIdentity> {
+    if (!this.identity) {
+      this.identity = loadOrCreateIdentity(join(this.deps.dir, 'identity'), hostname());
+      // A failed read (unreadable file) is reported, and tried again on the next call.
+      this.identity.catch(() => (this.identity = undefined));
+    }
+    return this.identity;
   }
 
   private async followPairingsFile(): Promise<void> {
@@ -115,7 +149,7 @@ export class Offloader {
 
   /** gRPC and the pairing rows are loaded on the first pairing command. */
   private pairingControl(): Promise<PairingControl> {
-    this.control ??= import('./pairing-control.js').then((m) => new m.PairingControl(this.deps.dir, this.deps.logger, () => this.refresh()));
+    this.control ??= import('./pairing-control.js').then((m) => new m.PairingControl(this.deps.dir, () => this.ownIdentity(), this.deps.logger, () => this.refresh()));
     return this.control;
   }
 

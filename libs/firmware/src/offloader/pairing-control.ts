@@ -1,10 +1,9 @@
-import { hostname as osHostname } from 'node:os';
-import { join } from 'node:path';
 import { remotePb as pb } from '@kiln/contracts';
 import { createReceiverClient, previewReceiver } from '@kiln/contracts/grpc';
-import { delay, KilnError, notFound } from '@kiln/core';
+import { delay, invalidArgs, KilnError, notFound } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
-import { loadOrCreateIdentity, parsePin, ReceiverPairings, splitAddress, type PeerIdentity, type ReceiverPairing } from '@kiln/remote-identity';
+import { joinAddress, parsePin, ReceiverPairings, type PeerIdentity, type ReceiverPairing } from '@kiln/remote-identity';
+import { toPairing } from './pairing-view.js';
 
 /** How long a pending pair request is watched for the receiver's approval before it is given up. */
 const PENDING_WATCH_MS = 10 * 60_000;
@@ -16,21 +15,16 @@ const PENDING_POLL_MS = 1_000;
  */
 export class PairingControl {
   private readonly pairings: ReceiverPairings;
-  private identity: Promise<PeerIdentity> | undefined;
   /** Ends the background waits for pending approvals (service stop). */
   private readonly stopping = new AbortController();
 
   constructor(
-    private readonly dir: string,
+    dir: string,
+    private readonly ownIdentity: () => Promise<PeerIdentity>,
     private readonly logger: Logger,
     private readonly changed: () => Promise<void>,
   ) {
     this.pairings = new ReceiverPairings(dir);
-  }
-
-  /** The recorded receivers; `eligible` are the dashboard ids the compile lane can use now. */
-  async view(eligible: ReadonlySet<string>): Promise<pb.OffloaderPairing[]> {
-    return (await this.pairings.list()).map((row) => toPairing(row, eligible.has(row.dashboardId)));
   }
 
   async preview(hostname: string, port: number): Promise<pb.PreviewPairResponse> {
@@ -107,6 +101,32 @@ export class PairingControl {
     return next;
   }
 
+  /**
+   * Rebind a pairing to the receiver's new address. Trusted like the pairing itself: the new endpoint
+   * is probed first and must present the pairing's pin, so an edit can never point builds (and config
+   * bundles) at another machine. Persisted before `changed` makes the pool reconnect there.
+   */
+  async editEndpoint(request: pb.EditPairingEndpointRequest): Promise<ReceiverPairing> {
+    const pin = parsePin('pin_sha256', request.pinSha256);
+    const address = addressOf(request.hostname, request.port);
+    if (!(await this.pairings.list()).some((r) => r.pin === pin)) throw notFound('pin_sha256', pin);
+    const presented = (await previewReceiver(address, await this.ownIdentity())).pin;
+    if (presented !== pin) {
+      throw new KilnError('permission_denied', `receiver at ${address} presents pin ${presented}, not the paired ${pin}: the address was not changed`, {
+        field: 'pin_sha256',
+        value: pin,
+        presented,
+        address,
+      });
+    }
+    const row = await this.pairings.update(pin, (r) => ({ ...r, address }));
+    // Unpaired while the probe ran.
+    if (!row) throw notFound('pin_sha256', pin);
+    await this.changed();
+    this.logger.info({ receiver: row.name, address }, 'receiver pairing moved to a new address');
+    return row;
+  }
+
   stop(): void {
     this.stopping.abort();
   }
@@ -131,18 +151,12 @@ export class PairingControl {
       client.close();
     }
   }
-
-  private ownIdentity(): Promise<PeerIdentity> {
-    this.identity ??= loadOrCreateIdentity(join(this.dir, 'identity'), osHostname());
-    return this.identity;
-  }
 }
 
-export function toPairing(row: ReceiverPairing, eligible: boolean): pb.OffloaderPairing {
-  const { host, port } = splitAddress(row.address);
-  return { dashboardId: row.dashboardId, name: row.name, hostname: host, port, pinSha256: row.pin, enabled: row.enabled, pairedAtMs: row.pairedAtMs, eligible };
-}
-
+/** A receiver's host and port as typed (validated again here: the bus is an entry point too). */
 function addressOf(hostname: string, port: number): string {
-  return hostname.includes(':') ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  const host = hostname.trim();
+  if (!host || host.length > 253 || !/^[^\s/\0]+$/.test(host)) throw invalidArgs('hostname', hostname, 'must be a host name or IP address');
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw invalidArgs('port', port, 'must be 1-65535');
+  return joinAddress(host, port);
 }

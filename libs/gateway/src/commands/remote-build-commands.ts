@@ -43,6 +43,8 @@ const offloaderToJson = (r: pb.OffloaderSettingsResponse) => ({
   version_match_policy: r.settings?.versionMatchPolicy ?? 'any',
   include_local_in_pool: r.settings?.includeLocalInPool ?? false,
   pairings: r.pairings.map(pairingToJson),
+  // This host as an offloader: the pin a receiver lists when this host asks to pair.
+  identity: r.identity ? { dashboard_id: r.identity.dashboardId, pin_sha256: r.identity.pinSha256, name: r.identity.name } : null,
 });
 
 const hostname = v.pipe(v.string('must be a string'), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(253, 'is too long'), v.regex(/^[^\s/\0]+$/, 'must be a host name or IP address'));
@@ -142,6 +144,11 @@ export const remoteBuildCommands: Record<string, CommandHandler> = {
   'remote_build/set_pairing_enabled': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ pin_sha256: pin, enabled: strictBool }), args);
     const { pairing } = await callRpc(ctx.bus, offloaderRpc.setPairingEnabled, { pinSha256: a.pin_sha256, enabled: a.enabled });
+    return { result: pairing ? pairingToJson(pairing) : null };
+  },
+  'remote_build/edit_pairing_endpoint': async (ctx, args) => {
+    const a = parseArgs(v.strictObject({ pin_sha256: pin, hostname, port }), args);
+    const { pairing } = await callRpc(ctx.bus, offloaderRpc.editPairingEndpoint, { pinSha256: a.pin_sha256, hostname: a.hostname, port: a.port }, PAIRING_CALL_MS);
     return { result: pairing ? pairingToJson(pairing) : null };
   },
 };

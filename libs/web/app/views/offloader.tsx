@@ -19,11 +19,19 @@ interface Pairing {
 
 type VersionPolicy = 'any' | 'release' | 'exact';
 
+/** This host as an offloader: the certificate it presents to receivers. */
+interface OffloaderIdentity {
+  dashboard_id: string;
+  pin_sha256: string;
+  name: string;
+}
+
 interface OffloaderSettings {
   remote_builds_enabled: boolean;
   version_match_policy: VersionPolicy;
   include_local_in_pool: boolean;
   pairings: Pairing[];
+  identity: OffloaderIdentity | null;
 }
 
 /** What remote_build/preview_pair tells about a receiver before anything is sent to it. */
@@ -73,6 +81,19 @@ export function OffloaderSection() {
     <section data-testid="offloader" data-state="present">
       <h2>This host as an offloader</h2>
       {error && <p class="error">refresh failed: {error.message}</p>}
+      {settings.identity && (
+        <dl class="facts">
+          <dt>This host's pin</dt>
+          <dd>
+            <code class="pin" data-testid="offloader-pin" data-pin={settings.identity.pin_sha256}>
+              {formatPin(settings.identity.pin_sha256)}
+            </code>
+            <div class="muted">A receiver lists this pin when this host asks to pair: approve the request there only if the pins match.</div>
+          </dd>
+          <dt>Name</dt>
+          <dd data-testid="offloader-name">{settings.identity.name}</dd>
+        </dl>
+      )}
       <div class="settings" data-testid="offloader-settings">
         <label>
           <input type="checkbox" checked={settings.remote_builds_enabled} onChange={(e) => void change({ remote_builds_enabled: e.currentTarget.checked })} /> Send compiles to
@@ -101,6 +122,7 @@ export function OffloaderSection() {
 }
 
 function PairingTable({ pairings, settle }: { pairings: Pairing[]; settle: (answer: OffloaderSettings | undefined) => void }) {
+  const [editing, setEditing] = useState<string | undefined>(undefined);
   if (pairings.length === 0) return <p class="muted" data-testid="pairings">None: add one below.</p>;
   const run = async (command: string, args: Record<string, unknown>) => {
     await act(command, args);
@@ -118,7 +140,7 @@ function PairingTable({ pairings, settle }: { pairings: Pairing[]; settle: (answ
         </tr>
       </thead>
       <tbody>
-        {pairings.map((p) => (
+        {pairings.flatMap((p) => [
           <tr key={p.pin_sha256} data-pairing={p.pin_sha256} data-enabled={String(p.enabled)}>
             <td>
               {p.label}
@@ -135,12 +157,67 @@ function PairingTable({ pairings, settle }: { pairings: Pairing[]; settle: (answ
             <td>{time(p.paired_at)}</td>
             <td class="actions">
               <button onClick={() => void run('remote_build/set_pairing_enabled', { pin_sha256: p.pin_sha256, enabled: !p.enabled })}>{p.enabled ? 'Disable' : 'Enable'}</button>{' '}
+              <button onClick={() => setEditing(editing === p.pin_sha256 ? undefined : p.pin_sha256)}>Edit address</button>{' '}
               <button onClick={() => void run('remote_build/unpair', { pin_sha256: p.pin_sha256 })}>Unpair</button>
             </td>
-          </tr>
-        ))}
+          </tr>,
+          editing === p.pin_sha256 && (
+            <tr key={`${p.pin_sha256}-edit`} data-edit-address={p.pin_sha256}>
+              <td colSpan={5}>
+                <EditAddress
+                  pairing={p}
+                  done={(changed) => {
+                    setEditing(undefined);
+                    if (changed) settle(undefined);
+                  }}
+                />
+              </td>
+            </tr>
+          ),
+        ])}
       </tbody>
     </table>
+  );
+}
+
+/**
+ * Move a pairing to the receiver's new address (it got another IP or port). The host probes the new
+ * address first and keeps the old one unless the receiver there presents this pairing's pin.
+ */
+function EditAddress({ pairing, done }: { pairing: Pairing; done: (changed: boolean) => void }) {
+  const [hostname, setHostname] = useState(pairing.hostname);
+  const [port, setPort] = useState(String(pairing.port));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  return (
+    <form
+      class="inline"
+      data-testid="edit-address"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setBusy(true);
+        setError(undefined);
+        try {
+          await socket.call('remote_build/edit_pairing_endpoint', { pin_sha256: pairing.pin_sha256, hostname: hostname.trim(), port: Number(port) });
+          done(true);
+        } catch (err) {
+          setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      <span class="muted">New address of {pairing.label} (it must present the same pin):</span>{' '}
+      <input aria-label="new receiver host" value={hostname} onInput={(e) => setHostname(e.currentTarget.value)} required />
+      <input aria-label="new receiver port" type="number" min={1} max={65_535} size={6} value={port} onInput={(e) => setPort(e.currentTarget.value)} required />
+      <button type="submit" disabled={busy}>
+        Save
+      </button>{' '}
+      <button type="button" onClick={() => done(false)}>
+        Cancel
+      </button>
+      {error && <p class="error" data-testid="edit-address-error">{error}</p>}
+    </form>
   );
 }
 

@@ -289,9 +289,20 @@ export interface SetOffloaderSettingsRequest {
   includeLocalInPool?: boolean | undefined;
 }
 
+/**
+ * This host as an offloader: the certificate it presents to receivers (created on first read), so its
+ * own page can show the pin a receiver lists when this host asks to pair.
+ */
+export interface OffloaderIdentity {
+  dashboardId: string;
+  pinSha256: string;
+  name: string;
+}
+
 export interface OffloaderSettingsResponse {
   settings?: OffloaderSettings | undefined;
   pairings: OffloaderPairing[];
+  identity?: OffloaderIdentity | undefined;
 }
 
 export interface PreviewPairRequest {
@@ -340,6 +351,17 @@ export interface SetPairingEnabledRequest {
 }
 
 export interface SetPairingEnabledResponse {
+  pairing?: OffloaderPairing | undefined;
+}
+
+/** Rebind a pairing to the receiver's new address; the new endpoint must present the pairing's pin. */
+export interface EditPairingEndpointRequest {
+  pinSha256: string;
+  hostname: string;
+  port: number;
+}
+
+export interface EditPairingEndpointResponse {
   pairing?: OffloaderPairing | undefined;
 }
 
@@ -2701,8 +2723,76 @@ export const SetOffloaderSettingsRequest: MessageFns<SetOffloaderSettingsRequest
   },
 };
 
+function createBaseOffloaderIdentity(): OffloaderIdentity {
+  return { dashboardId: "", pinSha256: "", name: "" };
+}
+
+export const OffloaderIdentity: MessageFns<OffloaderIdentity> = {
+  encode(message: OffloaderIdentity, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dashboardId !== "") {
+      writer.uint32(10).string(message.dashboardId);
+    }
+    if (message.pinSha256 !== "") {
+      writer.uint32(18).string(message.pinSha256);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OffloaderIdentity {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOffloaderIdentity();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dashboardId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pinSha256 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseOffloaderSettingsResponse(): OffloaderSettingsResponse {
-  return { settings: undefined, pairings: [] };
+  return { settings: undefined, pairings: [], identity: undefined };
 }
 
 export const OffloaderSettingsResponse: MessageFns<OffloaderSettingsResponse> = {
@@ -2712,6 +2802,9 @@ export const OffloaderSettingsResponse: MessageFns<OffloaderSettingsResponse> = 
     }
     for (const v of message.pairings) {
       OffloaderPairing.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.identity !== undefined) {
+      OffloaderIdentity.encode(message.identity, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2743,6 +2836,14 @@ export const OffloaderSettingsResponse: MessageFns<OffloaderSettingsResponse> = 
             }
 
             message.pairings.push(OffloaderPairing.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.identity = OffloaderIdentity.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -3264,6 +3365,120 @@ export const SetPairingEnabledResponse: MessageFns<SetPairingEnabledResponse> = 
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
       const message = createBaseSetPairingEnabledResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pairing = OffloaderPairing.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseEditPairingEndpointRequest(): EditPairingEndpointRequest {
+  return { pinSha256: "", hostname: "", port: 0 };
+}
+
+export const EditPairingEndpointRequest: MessageFns<EditPairingEndpointRequest> = {
+  encode(message: EditPairingEndpointRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pinSha256 !== "") {
+      writer.uint32(10).string(message.pinSha256);
+    }
+    if (message.hostname !== "") {
+      writer.uint32(18).string(message.hostname);
+    }
+    if (message.port !== 0) {
+      writer.uint32(24).uint32(message.port);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EditPairingEndpointRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEditPairingEndpointRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pinSha256 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseEditPairingEndpointResponse(): EditPairingEndpointResponse {
+  return { pairing: undefined };
+}
+
+export const EditPairingEndpointResponse: MessageFns<EditPairingEndpointResponse> = {
+  encode(message: EditPairingEndpointResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pairing !== undefined) {
+      OffloaderPairing.encode(message.pairing, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EditPairingEndpointResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEditPairingEndpointResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
