@@ -9,7 +9,7 @@ import { configBundleFiles } from '../offloader/config-bundle.js';
 import type { VersionMatchPolicy } from '../offloader/settings-store.js';
 import type { ExecutorExit, ExecutorRequest } from './executor.js';
 import { materialiseArtifacts } from './materialise.js';
-import type { EligibleReceiver, ReceiverPool } from './offload-executor.js';
+import type { EligibleReceiver, PairedReceiver, ReceiverPool } from './offload-executor.js';
 
 /**
  * gRPC side of the offloader (imported only when remote builds are on and something is paired, so a
@@ -29,6 +29,8 @@ interface Entry {
   client: ReceiverClient;
   watch: AbortController;
   connected: boolean;
+  /** A connection attempt has ended (connected or failed) since the entry was added. */
+  attempted: boolean;
   status: pb.QueueStatusResponse | undefined;
   reportedAtMs: number;
 }
@@ -64,6 +66,20 @@ class GrpcReceiverPool implements ReceiverPool {
     return [...this.entries.values()]
       .filter((e) => e.pairing.enabled && e.connected && e.status && versionMatches(policy, e.status.kilnVersion))
       .map((e) => ({ id: e.pairing.dashboardId, label: labelOf(e.pairing), reportedIdle: e.status!.idle, reportedAtMs: e.reportedAtMs }));
+  }
+
+  byPin(pin: string): PairedReceiver | undefined {
+    const entry = [...this.entries.values()].find((e) => e.pairing.pin === pin);
+    if (!entry) return undefined;
+    const version = entry.status?.kilnVersion ?? '';
+    return {
+      id: entry.pairing.dashboardId,
+      label: labelOf(entry.pairing),
+      connected: entry.connected,
+      connecting: !entry.connected && !entry.attempted,
+      version,
+      versionOk: entry.status !== undefined && versionMatches(this.options.versionPolicy(), version),
+    };
   }
 
   async reload(): Promise<void> {
@@ -138,6 +154,7 @@ class GrpcReceiverPool implements ReceiverPool {
       client: createReceiverClient({ address: pairing.address, identity: this.identity, pin: pairing.pin }),
       watch: new AbortController(),
       connected: false,
+      attempted: false,
       status: undefined,
       reportedAtMs: 0,
     };
@@ -161,6 +178,7 @@ class GrpcReceiverPool implements ReceiverPool {
         for await (const status of entry.client.queueStatus({ signal: entry.watch.signal })) {
           const changed = !entry.connected || entry.status?.idle !== status.idle;
           entry.connected = true;
+          entry.attempted = true;
           entry.status = status;
           entry.reportedAtMs = this.options.clock.now();
           backoff = RECONNECT_MIN_MS;
@@ -172,6 +190,10 @@ class GrpcReceiverPool implements ReceiverPool {
       if (entry.connected) {
         entry.connected = false;
         this.options.logger.warn({ receiver: labelOf(entry.pairing) }, 'receiver disconnected');
+        this.listener();
+      } else if (!entry.attempted) {
+        // The first attempt failed: jobs sent to this receiver stop waiting for it.
+        entry.attempted = true;
         this.listener();
       }
       if (entry.watch.signal.aborted) return;
