@@ -428,14 +428,14 @@ export class FirmwareCore implements FirmwareApi {
     for (const id of [...compile.queue]) {
       const job = this.jobs.get(id)!;
       if (isMaintenance(job)) break;
-      if (!job.receiverPin || busy.has(job.receiverPin)) continue;
+      if (!job.receiverPin) continue;
       const verdict = this.pinnedStateOf(job.receiverPin);
-      if (verdict.state === 'wait') continue;
       if (verdict.state === 'refused') {
         this.finish(job, { status: JobStatus.JOB_STATUS_FAILED, error: verdict.error.message });
         failed.push(job, ...this.settleDependents(job));
         continue;
       }
+      if (verdict.state === 'wait' || busy.has(job.receiverPin)) continue;
       busy.add(job.receiverPin);
       compile.queue.splice(compile.queue.indexOf(id), 1);
       compile.pinned.add(job.id);

@@ -30,6 +30,9 @@ class ScriptedPool implements ReceiverPool {
   eligible(): EligibleReceiver[] {
     return this.receivers;
   }
+  byPin(): undefined {
+    return undefined;
+  }
   onChange(listener: () => void): void {
     this.listener = listener;
   }
