@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
-import { createFirmwareBusClient, createLogStoreBusClient, firmwarePb, type FirmwareApi } from '@kiln/contracts';
+import { callRpc, createFirmwareBusClient, createLogStoreBusClient, firmwarePb, remoteJobRpc, type FirmwareApi } from '@kiln/contracts';
+import type { Bus } from '@kiln/bus';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { loadOrCreateIdentity } from '@kiln/remote-identity';
 import { processAlive, resolveBuildPaths } from '@kiln/toolchain';
@@ -25,6 +26,7 @@ interface Offloader {
   dir: string;
   configDir: string;
   firmware: FirmwareApi;
+  bus: Bus;
   log(jobId: string): Promise<string[]>;
 }
 
@@ -55,7 +57,7 @@ async function startOffloader(receivers: ReceiverProcess[], devices: string[]): 
   const healthUrl = await kiln.healthUrl();
   if (receivers.length > 0) await eligible(healthUrl, receivers.length);
   const logs = createLogStoreBusClient(bus);
-  return { kiln, healthUrl, dir, configDir, firmware: createFirmwareBusClient(bus), log: async (id) => (await logs.read(id)).lines };
+  return { kiln, healthUrl, dir, configDir, firmware: createFirmwareBusClient(bus), bus, log: async (id) => (await logs.read(id)).lines };
 }
 
 /** `kiln pair` with the offloader's data dir (headless: the receiver's one-shot key). */
@@ -194,5 +196,27 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     const job = await off.firmware.compile('porch.yaml');
     expect((await until(() => off.firmware.getJob(job.id), finished, 'compile')).status).toBe(S.JOB_STATUS_COMPLETED);
     expect(ranOn(await off.log(job.id), [receiver])).toBe(receiver);
+  }, SLOW);
+});
+
+describe('offloader: a build sent to one receiver (remote_build/submit_job over the bus)', () => {
+  it('runs on B although A is idle (and first in line); B killed mid-build fails the job naming B, not retried on A nor built here', async ({ skip }) => {
+    const a = await startReceiverProcess(cleanups);
+    const b = await startReceiverProcess(cleanups, { default: { compileMs: 10_000, steps: 50 } });
+    const off = await startOffloader([a, b], ['porch']);
+    if (!off) return skip('NATS is not running (CI=true makes this a failure)');
+    const rows = JSON.parse(await readFile(join(off.dir, 'offloader', 'receivers.json'), 'utf8')) as Array<{ address: string; pin: string }>;
+    const pinB = rows.find((r) => r.address === b.address)!.pin;
+    const { compile } = await callRpc(off.bus, remoteJobRpc.submitJob, { pinSha256: pinB, configuration: 'porch.yaml', target: '', port: '' });
+    expect(compile!.receiverPin).toBe(pinB);
+    await until(() => off.firmware.getJobOutput(compile!.id), (o) => o.lines.some((l) => l.includes(`(${b.address})`)) && o.lines.some((l) => l.startsWith('[')), 'compile running on B');
+    b.kiln.child.kill('SIGKILL');
+    const failed = await until(() => off.firmware.getJob(compile!.id), finished, 'the compile ends');
+    expect(failed.status).toBe(S.JOB_STATUS_FAILED);
+    expect(failed.error).toContain(`(${b.address}) lost the build`);
+    expect(failed.error).toContain('not retried elsewhere');
+    const lines = await off.log(compile!.id);
+    expect(ranOn(lines, [a, b])).toBe(b);
+    expect(lines.some((l) => l.includes(`(${a.address})`) || l.includes('compiling on this host'))).toBe(false);
   }, SLOW);
 });
