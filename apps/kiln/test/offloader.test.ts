@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
 import type { Bus } from '@kiln/bus';
-import { callRpc, createFirmwareBusClient, createLogStoreBusClient, firmwarePb, offloaderRpc, type FirmwareApi } from '@kiln/contracts';
+import { callRpc, createFirmwareBusClient, createLogStoreBusClient, firmwarePb, offloaderRpc, remoteJobRpc, type FirmwareApi } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { loadOrCreateIdentity } from '@kiln/remote-identity';
 import { processAlive, resolveBuildPaths } from '@kiln/toolchain';
@@ -27,6 +27,7 @@ interface Offloader {
   configDir: string;
   bus: Bus;
   firmware: FirmwareApi;
+  bus: Bus;
   log(jobId: string): Promise<string[]>;
   /** Start `kiln supervise` again on the same dirs (after it died). */
   restart(): Promise<Running>;
@@ -299,5 +300,27 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     const job = await off.firmware.compile('porch.yaml');
     expect((await until(() => off.firmware.getJob(job.id), finished, 'compile after the move')).status).toBe(S.JOB_STATUS_COMPLETED);
     expect(ranOn(await off.log(job.id), [moving])).toBe(moving);
+  }, SLOW);
+});
+
+describe('offloader: a build sent to one receiver (remote_build/submit_job over the bus)', () => {
+  it('runs on B although A is idle (and first in line); B killed mid-build fails the job naming B, not retried on A nor built here', async ({ skip }) => {
+    const a = await startReceiverProcess(cleanups);
+    const b = await startReceiverProcess(cleanups, { default: { compileMs: 10_000, steps: 50 } });
+    const off = await startOffloader([a, b], ['porch']);
+    if (!off) return skip('NATS is not running (CI=true makes this a failure)');
+    const rows = JSON.parse(await readFile(join(off.dir, 'offloader', 'receivers.json'), 'utf8')) as Array<{ address: string; pin: string }>;
+    const pinB = rows.find((r) => r.address === b.address)!.pin;
+    const { compile } = await callRpc(off.bus, remoteJobRpc.submitJob, { pinSha256: pinB, configuration: 'porch.yaml', target: '', port: '' });
+    expect(compile!.receiverPin).toBe(pinB);
+    await until(() => off.firmware.getJobOutput(compile!.id), (o) => o.lines.some((l) => l.includes(`(${b.address})`)) && o.lines.some((l) => l.startsWith('[')), 'compile running on B');
+    b.kiln.child.kill('SIGKILL');
+    const failed = await until(() => off.firmware.getJob(compile!.id), finished, 'the compile ends');
+    expect(failed.status).toBe(S.JOB_STATUS_FAILED);
+    expect(failed.error).toContain(`(${b.address}) lost the build`);
+    expect(failed.error).toContain('not retried elsewhere');
+    const lines = await off.log(compile!.id);
+    expect(ranOn(lines, [a, b])).toBe(b);
+    expect(lines.some((l) => l.includes(`(${a.address})`) || l.includes('compiling on this host'))).toBe(false);
   }, SLOW);
 });

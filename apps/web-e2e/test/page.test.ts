@@ -389,6 +389,41 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
     await screenshot(page, 'remote-no-receiver');
   });
 
+  it('"Send to…" on a device row compiles it on the chosen receiver (remote_build/submit_job) and opens the job', async () => {
+    // The host's own receiver, paired with its own offloader half through the API.
+    const host = await kiln({ devices: ['porch'], knobs: { default: { compileMs: 200, steps: 4 } }, ...RECEIVER_HOST });
+    const client = await api(host);
+    try {
+      const identity = (await client.call('remote_build/get_identity', {})).result as { address: string };
+      const port = Number(identity.address.split(':').at(-1));
+      const pin = ((await client.call('remote_build/preview_pair', { hostname: '127.0.0.1', port })).result as { pin_sha256: string }).pin_sha256;
+      await client.call('remote_build/set_pairing_window', { open: true });
+      const requested = await client.call('remote_build/request_pair', { hostname: '127.0.0.1', port, pin_sha256: pin, receiver_label: 'bench box' });
+      expect(requested.result, JSON.stringify(requested)).toMatchObject({ status: 'pending' });
+      const peers = async () => ((await client.call('remote_build/get_identity', {})).result as { peers: Array<{ dashboard_id: string }> }).peers;
+      await eventually(async () => (await peers()).length).toBe(1);
+      const approved = await client.call('remote_build/approve_peer', { dashboard_id: (await peers())[0]!.dashboard_id });
+      expect(approved.result, JSON.stringify(approved)).toMatchObject({ status: 'approved' });
+      await eventually(async () => ((await client.call('remote_build/get_offloader_settings', {})).result as { pairings: Array<{ eligible: boolean }> }).pairings[0]?.eligible).toBe(true);
+
+      const page = await open(host);
+      const row = loggedInRows(page).filter({ hasText: 'porch.yaml' });
+      await row.getByRole('button', { name: 'Send to…' }).click();
+      expect(await row.getByLabel('receiver for porch.yaml').inputValue()).toBe(pin);
+      expect(await row.getByLabel('receiver for porch.yaml').locator('option').textContent()).toBe('bench box');
+      await screenshot(page, 'send-to-receiver-picker');
+      await row.getByRole('button', { name: 'Send compile' }).click();
+      await eventually(() => page.locator('[data-testid=job]').getAttribute('data-status')).toBe('completed');
+      expect(await page.locator('[data-testid=log]').textContent()).toMatch(/compiling on receiver bench box \(127\.0\.0\.1:\d+\)/);
+      const jobId = await page.locator('[data-testid=job]').getAttribute('data-job');
+      const job = (await client.call('firmware/get_job', { job_id: jobId })).result as { receiver_pin: string; type: string };
+      expect(job).toMatchObject({ receiver_pin: pin, type: 'compile' });
+      await screenshot(page, 'send-to-receiver-job');
+    } finally {
+      client.close();
+    }
+  });
+
   it('remote builds through two pages: the offloader previews the receiver (same pin as its page), a rotation in between is refused, then it requests, the receiver page approves (listing the pin the offloader page shows as its own); enable/disable, edit address, settings, unpair', async () => {
     const receiverHost = await kiln({ devices: [], knobs: { default: {} }, ...RECEIVER_HOST });
     const offloaderHost = await kiln({ devices: [], knobs: { default: {} } });

@@ -110,3 +110,23 @@ export function createFirmwareBusClient(bus: Bus, timeoutMs?: number): FirmwareA
     readArtifact: (configuration, file, offset, length) => call(firmwareRpc.readArtifact, { configuration, file, offset, length }),
   };
 }
+
+// ---- remote_build/submit_job, cancel_job, download_artifacts: builds sent to one receiver ----
+// Served by the firmware service (its compile lane runs them), beside the other offloader commands
+// (`kiln.firmware.offloader.*`, see offloaderSubjects).
+
+const remoteJobCommand = <Req, Res>(name: string, req: Parameters<typeof rpcMethod<Req, Res>>[1], res: Parameters<typeof rpcMethod<Req, Res>>[2]) =>
+  rpcMethod(firmwareSubjects.command(`offloader.${name}`), req, res);
+
+export const remoteJobRpc = {
+  submitJob: remoteJobCommand('submit_job', pb.SubmitRemoteJobRequest, pb.InstallResponse),
+  cancelJob: remoteJobCommand('cancel_job', pb.RemoteJobRequest, pb.JobResponse),
+  downloadArtifacts: remoteJobCommand('download_artifacts', pb.RemoteJobRequest, pb.RemoteArtifactsResponse),
+} as const;
+
+/** The targets remote_build/submit_job accepts. */
+export const REMOTE_JOB_TARGETS = ['compile', 'install'] as const;
+export type RemoteJobTarget = (typeof REMOTE_JOB_TARGETS)[number];
+
+/** remote_build/download_artifacts answers with every image inline (base64): at most this many bytes in all. */
+export const MAX_REMOTE_ARTIFACTS_BYTES = 16 * 1024 * 1024;

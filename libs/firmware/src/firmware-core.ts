@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Bus } from '@kiln/bus';
-import { encode, firmwarePb as pb, firmwareSubjects, type FirmwareApi, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
-import { assertConfigurationName, assertSafeId, KilnError, notFound, pathExists, type Clock } from '@kiln/core';
+import { encode, firmwarePb as pb, firmwareSubjects, REMOTE_JOB_TARGETS, type FirmwareApi, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
+import { assertConfigurationName, assertSafeId, invalidArgs, KilnError, notFound, pathExists, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
-import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, type Job } from './jobs/job.js';
+import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, typeName, type Job } from './jobs/job.js';
 import { JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
 import { listArtifacts, readArtifact } from './artifacts.js';
 import { BuildGate } from './lanes/build-gate.js';
@@ -13,7 +13,8 @@ import { resolveBuildPaths } from '@kiln/toolchain';
 import { JobStore } from './persistence/job-store.js';
 import type { FirmwareSettings } from './settings.js';
 import type { Toolchain } from '@kiln/toolchain';
-import type { JobExecutor } from './executors/executor.js';
+import type { JobExecutor, PinnedState } from './executors/executor.js';
+import { remoteJobArtifacts } from './remote-artifacts.js';
 import { LocalExecutor } from './executors/local-executor.js';
 
 export interface FirmwareCoreDeps {
@@ -153,6 +154,45 @@ export class FirmwareCore implements FirmwareApi {
     return job;
   }
 
+  // ---- remote_build/submit_job, cancel_job, download_artifacts: builds sent to one receiver ----
+
+  /**
+   * A compile pinned to the receiver behind `pin` (target `install`: plus the usual dependent local
+   * upload to `port`). An ordinary job otherwise: same lanes, events, history and cancel. Refused at
+   * once when that receiver cannot take it (not paired, not connected, version refused).
+   */
+  async submitRemote(pinArg: string, configuration: string, target: string, port: string): Promise<pb.InstallResponse> {
+    const pin = await pinArgOf(pinArg);
+    const name = await this.configurationArg(configuration);
+    const wanted = target || 'compile';
+    if (!(REMOTE_JOB_TARGETS as readonly string[]).includes(wanted)) throw invalidArgs('target', target, `must be one of ${REMOTE_JOB_TARGETS.join(', ')}`);
+    if (wanted === 'compile' && port) throw invalidArgs('port', port, 'applies to target "install" only');
+    const verdict = this.pinnedStateOf(pin);
+    if (verdict.state === 'refused') throw verdict.error;
+    if (wanted === 'compile') return { compile: (await this.enqueue([this.newJob(name, JobType.JOB_TYPE_COMPILE, { receiverPin: pin })]))[0]! };
+    const [compile, upload] = await this.enqueue(this.installChain(name, portArg(port || 'OTA'), pin));
+    return { compile, upload };
+  }
+
+  /** Cancel a job submitted to `pin` (the normal cancel: a running compile is stopped on the receiver). */
+  async cancelRemote(pinArg: string, jobId: string): Promise<Job> {
+    this.remoteJobArg(await pinArgOf(pinArg), jobId);
+    return this.cancel(jobId);
+  }
+
+  /** The flash images of a completed job submitted to `pin`, as it left them here. */
+  async remoteArtifacts(pinArg: string, jobId: string): Promise<pb.RemoteArtifactsResponse> {
+    const job = this.remoteJobArg(await pinArgOf(pinArg), jobId);
+    if (job.status !== JobStatus.JOB_STATUS_COMPLETED) {
+      throw new KilnError('failed_precondition', `job ${jobId} is ${statusName(job.status)}, not completed: it has no artifacts`, { job_id: jobId, status: statusName(job.status) });
+    }
+    const later = [...this.jobs.values()].find((j) => j.id !== job.id && j.startedAtMs > 0 && j.createdAtMs >= job.createdAtMs && (j.configuration === job.configuration || j.type === JobType.JOB_TYPE_RESET_BUILD_ENV) && j.lane === LaneName.LANE_NAME_COMPILE);
+    if (later) {
+      throw new KilnError('failed_precondition', `the artifacts of job ${jobId} were replaced by the later ${typeName(later.type)} job ${later.id}`, { job_id: jobId, later_job_id: later.id });
+    }
+    return { jobId, configuration: job.configuration, images: await remoteJobArtifacts(this.deps.configDir, job.configuration) };
+  }
+
   async clear(status?: pb.JobStatus): Promise<string[]> {
     const wanted = status || undefined;
     const removed = [...this.jobs.values()].filter((j) => isTerminal(j) && !this.isNeeded(j) && (wanted === undefined || j.status === wanted)).map((j) => j.id);
@@ -262,12 +302,14 @@ export class FirmwareCore implements FirmwareApi {
       newName: '',
       lane: laneFor(type),
       held: false,
+      receiverPin: '',
       ...extra,
     };
   }
 
-  private installChain(configuration: string, port: string): [Job, Job] {
-    const compile = this.newJob(configuration, JobType.JOB_TYPE_COMPILE);
+  /** The compile (pinned to a receiver when `receiverPin` is given) and its held local upload. */
+  private installChain(configuration: string, port: string, receiverPin = ''): [Job, Job] {
+    const compile = this.newJob(configuration, JobType.JOB_TYPE_COMPILE, { receiverPin });
     const upload = this.newJob(configuration, JobType.JOB_TYPE_UPLOAD, { port, dependsOn: compile.id, held: true });
     return [compile, upload];
   }
@@ -354,11 +396,15 @@ export class FirmwareCore implements FirmwareApi {
   private pump(): void {
     if (this.stopped) return;
     const compile = this.lanes[LaneName.LANE_NAME_COMPILE];
+    this.startPinned(compile);
     // The compile lane is FIFO: a clean/reset waiting for an upload holds the lane (it must run before later builds).
-    while (compile.free > 0 && compile.queue.length > 0) {
-      const job = this.jobs.get(compile.queue[0]!)!;
+    // Jobs sent to one receiver are not in this order: they wait for their receiver (startPinned).
+    while (compile.free > 0) {
+      const id = compile.queue.find((q) => !this.jobs.get(q)!.receiverPin);
+      if (id === undefined) break;
+      const job = this.jobs.get(id)!;
       if (isMaintenance(job) && this.gate.maintenanceBlockedBy(job)) break;
-      compile.queue.shift();
+      compile.queue.splice(compile.queue.indexOf(id), 1);
       this.start(job, compile);
     }
     const upload = this.lanes[LaneName.LANE_NAME_UPLOAD];
@@ -369,6 +415,39 @@ export class FirmwareCore implements FirmwareApi {
       upload.queue.splice(upload.queue.indexOf(id), 1);
       this.start(job, upload);
     }
+  }
+
+  /**
+   * Jobs sent to one receiver start when it has no compile of ours (one at a time there), not when
+   * the lane has a free slot; a clean/reset queued ahead of them still runs first. One whose receiver
+   * cannot take it (gone, disconnected, version refused) fails, naming the receiver.
+   */
+  private startPinned(compile: Lane): void {
+    const busy = new Set([...compile.pinned].map((id) => this.jobs.get(id)?.receiverPin));
+    const failed: Job[] = [];
+    for (const id of [...compile.queue]) {
+      const job = this.jobs.get(id)!;
+      if (isMaintenance(job)) break;
+      if (!job.receiverPin) continue;
+      const verdict = this.pinnedStateOf(job.receiverPin);
+      if (verdict.state === 'refused') {
+        this.finish(job, { status: JobStatus.JOB_STATUS_FAILED, error: verdict.error.message });
+        failed.push(job, ...this.settleDependents(job));
+        continue;
+      }
+      if (verdict.state === 'wait' || busy.has(job.receiverPin)) continue;
+      busy.add(job.receiverPin);
+      compile.queue.splice(compile.queue.indexOf(id), 1);
+      compile.pinned.add(job.id);
+      this.start(job, compile);
+    }
+    if (failed.length > 0) void this.commit(failed).catch((err: unknown) => this.deps.logger.error({ err }, 'could not record jobs whose receiver is unavailable'));
+  }
+
+  private pinnedStateOf(pin: string): PinnedState {
+    const executor = this.executors[LaneName.LANE_NAME_COMPILE];
+    if (executor.pinnedState) return executor.pinnedState(pin);
+    return { state: 'refused', error: new KilnError('unavailable', 'this host does not send builds to receivers', { pin_sha256: pin }) };
   }
 
   /**
@@ -467,6 +546,13 @@ export class FirmwareCore implements FirmwareApi {
     return job;
   }
 
+  /** A job submitted to the receiver behind `pin`; any other job is not found under that pin. */
+  private remoteJobArg(pin: string, jobId: string): Job {
+    const job = this.jobArg(jobId);
+    if (job.receiverPin !== pin) throw new KilnError('not_found', `job ${jobId} was not submitted to the receiver with pin ${pin}`, { job_id: jobId, pin_sha256: pin });
+    return job;
+  }
+
   /** Validated name of a configuration that exists in the config dir. */
   private async configurationArg(value: unknown, field = 'configuration'): Promise<string> {
     const configuration = assertConfigurationName(field, value);
@@ -487,6 +573,13 @@ const DEVICE_NAME = /^[a-z0-9-]{1,31}$/;
 
 function laneOf(job: Job): pb.LaneName.LANE_NAME_COMPILE | pb.LaneName.LANE_NAME_UPLOAD {
   return job.lane === LaneName.LANE_NAME_UPLOAD ? LaneName.LANE_NAME_UPLOAD : LaneName.LANE_NAME_COMPILE;
+}
+
+/** A receiver pin, normalised by the pairing code (loaded with these commands only: it pulls in the TLS stack). */
+async function pinArgOf(value: unknown): Promise<string> {
+  if (typeof value !== 'string') throw invalidArgs('pin_sha256', value, 'must be a SHA-256 fingerprint (64 hex digits)');
+  const { parsePin } = await import('@kiln/remote-identity');
+  return parsePin('pin_sha256', value);
 }
 
 /** An upload target: a serial port, host name, IP or "OTA". */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { createLogStoreBusClient, firmwareRpc, offloaderRpc, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { createLogStoreBusClient, firmwareRpc, offloaderRpc, remoteJobRpc, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { disposeAll, systemClock } from '@kiln/core';
 import { FirmwareCore } from './firmware-core.js';
 import { firmwareSettingsSchema } from './settings.js';
@@ -75,6 +75,10 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
         serveRpc(deps.bus, offloaderRpc.unpair, async (r) => ({ removed: await offloader.unpair(r.pinSha256) })),
         serveRpc(deps.bus, offloaderRpc.setPairingEnabled, async (r) => ({ pairing: await offloader.setPairingEnabled(r.pinSha256, r.enabled) })),
         serveRpc(deps.bus, offloaderRpc.editPairingEndpoint, async (r) => ({ pairing: await offloader.editPairingEndpoint(r) })),
+        // Builds sent to one receiver: ordinary compile-lane jobs pinned to it.
+        serveRpc(deps.bus, remoteJobRpc.submitJob, (r) => core.submitRemote(r.pinSha256, r.configuration, r.target, r.port)),
+        serveRpc(deps.bus, remoteJobRpc.cancelJob, async (r) => ({ job: await core.cancelRemote(r.pinSha256, r.jobId) })),
+        serveRpc(deps.bus, remoteJobRpc.downloadArtifacts, (r) => core.remoteArtifacts(r.pinSha256, r.jobId)),
       ];
       deps.logger.info({ toolchain: settings.toolchain, configDir: deps.config.core.configDir, compileExecutor: settings.compileExecutor }, 'firmware lanes ready');
     },

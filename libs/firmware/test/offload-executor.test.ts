@@ -35,6 +35,9 @@ class ScriptedPool implements ReceiverPool {
   settled(): Promise<void> {
     return this.settling?.promise ?? Promise.resolve();
   }
+  byPin(): undefined {
+    return undefined;
+  }
   onChange(listener: () => void): void {
     this.listener = listener;
   }

@@ -5,7 +5,7 @@ import { authCommands } from './commands/auth-commands.js';
 import { devicesCommands } from './commands/devices-commands.js';
 import { firmwareCommands } from './commands/firmware-commands.js';
 import { catalogCommands } from './commands/catalog-commands.js';
-import { remoteBuildCommands } from './commands/remote-build-commands.js';
+import { remoteBuildCommands, remoteJobCommands } from './commands/remote-build-commands.js';
 import { DeviceRegistry } from './devices/index.js';
 import { DownloadTokens, serveDownload } from './download.js';
 import { systemCommands } from './commands/system-commands.js';
@@ -36,7 +36,7 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
   const web = webRoot ? staticFiles(webRoot) : undefined;
   const firmware = createFirmwareBusClient(deps.bus);
   const catalog = createCatalogBusClient(deps.bus);
-  const commands: Record<string, CommandHandler> = { ...authCommands, ...systemCommands, ...firmwareCommands, ...devicesCommands, ...catalogCommands, ...remoteBuildCommands };
+  const commands: Record<string, CommandHandler> = { ...authCommands, ...systemCommands, ...firmwareCommands, ...devicesCommands, ...catalogCommands, ...remoteBuildCommands, ...remoteJobCommands };
   const devices = new DeviceRegistry({ configDir: deps.config.core.configDir });
   const downloads = new DownloadTokens();
   const auth = new Authenticator(settings.username, settings.password);

@@ -6,6 +6,8 @@ import { createReceiverClient, previewReceiver } from '@kiln/contracts/grpc';
 import { certificateFingerprint, loadOrCreateIdentity } from '@kiln/remote-identity';
 import type { ReceiverService } from '@kiln/receiver';
 import { Client, startStack, type Stack } from './harness.js';
+import { SIM_BIN } from '@kiln/esphome-sim';
+import { processAlive, resolveBuildPaths } from '@kiln/toolchain';
 
 const stacks: Stack[] = [];
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -150,4 +152,101 @@ describe('remote_build/* (offloader side, served by the firmware service)', () =
     expect((await ws.call('remote_build/unpair', { pin_sha256: preview.pin_sha256 })).result).toEqual({ removed: false });
     expect((await ws.call('remote_build/get_offloader_settings')).result).toMatchObject({ pairings: [] });
   });
+});
+
+describe('remote_build/submit_job, cancel_job, download_artifacts (a real receiver over gRPC on loopback)', () => {
+  async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
+    for (let i = 0; i < 600; i++) {
+      const v = await fn();
+      if (ok(v)) return v;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`never happened: ${what}`);
+  }
+
+  /** The stack's own receiver, paired with its firmware service (the offloader) through the WebSocket API. */
+  async function paired(knobs: object): Promise<{ stack: Stack; ws: Client; pin: string; receiver: ReceiverService }> {
+    const { stack, ws } = await connect({ receiver: true, devices: ['kitchen', 'stuck'], knobs, settings: { 'receiver.toolchain': SIM_BIN } });
+    const receiver = stack.services.find((s) => s.name === 'receiver') as ReceiverService;
+    const address = receiver.grpcAddress!;
+    const hostname = address.slice(0, address.lastIndexOf(':'));
+    const port = Number(address.slice(address.lastIndexOf(':') + 1));
+    const pin = ((await ws.call('remote_build/preview_pair', { hostname, port })).result as { pin_sha256: string }).pin_sha256;
+    await ws.call('remote_build/set_pairing_window', { open: true });
+    await ws.call('remote_build/request_pair', { hostname, port, pin_sha256: pin, receiver_label: 'attic' });
+    const pending = (await ws.call('remote_build/get_identity')).result as { peers: Array<{ dashboard_id: string }> };
+    await ws.call('remote_build/approve_peer', { dashboard_id: pending.peers[0]!.dashboard_id });
+    await until(async () => ((await ws.call('remote_build/get_offloader_settings')).result as { pairings: Array<{ eligible: boolean }> }).pairings, (p) => p[0]?.eligible === true, 'receiver eligible');
+    return { stack, ws, pin, receiver };
+  }
+
+  const jobOf = (ws: Client, id: string) => async () => (await ws.call('firmware/get_job', { job_id: id })).result as { status: string; error: string | null; output: string[] };
+  const done = (j: { status: string }) => ['completed', 'failed', 'cancelled'].includes(j.status);
+
+  it('refuses bad arguments naming the field and value', async () => {
+    const { ws } = await connect({});
+    const pin = 'ab'.repeat(32);
+    expect(await ws.call('remote_build/submit_job', { pin_sha256: pin, configuration: 'kitchen.yaml', bogus: 1 })).toMatchObject({ error_code: 'invalid_args', details: { field: 'bogus' } });
+    expect(await ws.call('remote_build/submit_job', { pin_sha256: 'xyz', configuration: 'kitchen.yaml' })).toMatchObject({ error_code: 'invalid_args', details: { field: 'pin_sha256' } });
+    expect(await ws.call('remote_build/submit_job', { pin_sha256: pin })).toMatchObject({ error_code: 'invalid_args', details: { field: 'configuration' } });
+    const target = await ws.call('remote_build/submit_job', { pin_sha256: pin, configuration: 'kitchen.yaml', target: 'flash' });
+    expect(target).toMatchObject({ error_code: 'invalid_args', details: { field: 'target', value: 'flash' } });
+    expect(JSON.stringify(target)).toContain('must be one of compile, install (got \\"flash\\")');
+    expect(await ws.call('remote_build/submit_job', { pin_sha256: pin, configuration: 'kitchen.yaml', target: 7 })).toMatchObject({ error_code: 'invalid_args', details: { field: 'target' } });
+    // Nothing paired under that pin.
+    expect(await ws.call('remote_build/submit_job', { pin_sha256: pin, configuration: 'kitchen.yaml' })).toMatchObject({ error_code: 'not_found' });
+    expect(await ws.call('remote_build/cancel_job', { pin_sha256: pin })).toMatchObject({ error_code: 'invalid_args', details: { field: 'job_id' } });
+    expect(await ws.call('remote_build/cancel_job', { pin_sha256: pin, job_id: 'nope' })).toMatchObject({ error_code: 'not_found' });
+    expect(await ws.call('remote_build/download_artifacts', { pin_sha256: pin, job_id: 'nope', extra: true })).toMatchObject({ error_code: 'invalid_args', details: { field: 'extra' } });
+    expect(await ws.call('remote_build/download_artifacts', { pin_sha256: pin, job_id: 'nope' })).toMatchObject({ error_code: 'not_found' });
+  });
+
+  it('sent with remote builds off and the pairing disabled: built on the receiver; download_artifacts returns its images byte for byte at their offsets', async () => {
+    const { stack, ws, pin } = await paired({ default: { compileMs: 200, steps: 4 } });
+    await ws.call('remote_build/set_offloader_settings', { remote_builds_enabled: false });
+    expect((await ws.call('remote_build/set_pairing_enabled', { pin_sha256: pin, enabled: false })).result).toMatchObject({ enabled: false, eligible: false });
+
+    const submitted = (await ws.call('remote_build/submit_job', { pin_sha256: pin, configuration: 'kitchen.yaml' })).result as { job_id: string; id: string; type: string; status: string };
+    expect(submitted).toMatchObject({ job_id: submitted.id, type: 'compile', configuration: 'kitchen.yaml' });
+    const job = await until(jobOf(ws, submitted.job_id), done, 'compile finished');
+    expect(job.status, job.output.join('\n')).toBe('completed');
+    expect(job.output.join('\n')).toMatch(/compiling on receiver attic \(127\.0\.0\.1:\d+\)/);
+
+    const got = (await ws.call('remote_build/download_artifacts', { pin_sha256: pin, job_id: submitted.job_id })).result as { configuration: string; images: Array<{ name: string; offset: number; size: number; data_b64: string }> };
+    expect(got.configuration).toBe('kitchen.yaml');
+    expect(got.images.map((i) => [i.name, i.offset])).toEqual([
+      ['firmware.bin', 0x10000],
+      ['bootloader.bin', 0x1000],
+      ['partitions.bin', 0x8000],
+    ]);
+    // What the receiver built, in its own build tree for this offloader.
+    const offloader = await loadOrCreateIdentity(join(stack.configDir, '..', 'data', 'offloader', 'identity'), 'unused');
+    const built = resolveBuildPaths(stack.configDir, 'kitchen.yaml', { dashboardId: offloader.dashboardId }).firmwareDir('kitchen');
+    for (const image of got.images) {
+      const data = Buffer.from(image.data_b64, 'base64');
+      expect(data.length).toBe(image.size);
+      expect(data.equals(await readFile(join(built, image.name)))).toBe(true);
+    }
+    expect(await ws.call('remote_build/download_artifacts', { pin_sha256: 'cd'.repeat(32), job_id: submitted.job_id })).toMatchObject({ error_code: 'not_found' });
+  }, 60_000);
+
+  it('install target: compiled on the receiver, flashed by the local upload; cancel_job kills the compile inside the receiver', async () => {
+    const { stack, ws, pin } = await paired({ default: { compileMs: 200, uploadMs: 50, steps: 4 }, devices: { stuck: { hang: 'compile', spawnChild: true } } });
+    const chain = (await ws.call('remote_build/submit_job', { pin_sha256: pin, configuration: 'kitchen.yaml', target: 'install', port: 'OTA' })).result as { job_id: string; upload: { id: string; port: string } };
+    expect(chain.upload.port).toBe('OTA');
+    const upload = await until(jobOf(ws, chain.upload.id), done, 'upload finished');
+    expect(upload.status, upload.output.join('\n')).toBe('completed');
+    expect(upload.output.join('\n')).toContain('OTA successful');
+
+    const stuck = (await ws.call('remote_build/submit_job', { pin_sha256: pin, configuration: 'stuck.yaml', target: 'compile' })).result as { job_id: string };
+    const offloader = await loadOrCreateIdentity(join(stack.configDir, '..', 'data', 'offloader', 'identity'), 'unused');
+    const pidFile = join(resolveBuildPaths(stack.configDir, 'stuck.yaml', { dashboardId: offloader.dashboardId }).dataDir, 'sim-child.pid');
+    const pid = await until(async () => Number(await readFile(pidFile, 'utf8').catch(() => '')) || 0, (p) => p > 0, 'the receiver compile spawned its child');
+    expect(processAlive(pid)).toBe(true);
+    expect(await ws.call('remote_build/cancel_job', { pin_sha256: 'cd'.repeat(32), job_id: stuck.job_id })).toMatchObject({ error_code: 'not_found' });
+    expect((await ws.call('remote_build/cancel_job', { pin_sha256: pin, job_id: stuck.job_id })).result).toMatchObject({ sent: true, cancelled: true, id: stuck.job_id });
+    expect((await until(jobOf(ws, stuck.job_id), done, 'cancelled')).status).toBe('cancelled');
+    await until(async () => processAlive(pid), (alive) => !alive, 'the compile tree inside the receiver is gone');
+    expect(await ws.call('remote_build/download_artifacts', { pin_sha256: pin, job_id: stuck.job_id })).toMatchObject({ error_code: 'failed_precondition' });
+  }, 60_000);
 });

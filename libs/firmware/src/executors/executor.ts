@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import type { KilnError } from '@kiln/core';
 import type { firmwarePb as pb } from '@kiln/contracts';
 import { resolveBuildPaths, type Toolchain, type ToolchainAction, type ToolchainExit, type ToolchainProcess } from '@kiln/toolchain';
 import { JobType, typeName } from '../jobs/job.js';
@@ -10,7 +11,15 @@ export interface ExecutorRequest {
   type: pb.JobType;
   port: string;
   newName: string;
+  /** Set for a job sent to one receiver (remote_build/submit_job): it runs there or fails. */
+  receiverPin?: string;
 }
+
+/**
+ * Whether a job pinned to a receiver may start: `ready` (start it now), `wait` (the receiver is busy
+ * with a compile of ours, or still connecting: stay queued), or `refused` with the error that fails it.
+ */
+export type PinnedState = { state: 'ready' | 'wait' } | { state: 'refused'; error: KilnError };
 
 export interface ExecutorExit extends ToolchainExit {
   /**
@@ -40,6 +49,8 @@ export interface JobExecutor {
   stop(): Promise<void>;
   /** Key figures for health output. */
   detail(): Record<string, string>;
+  /** Executors that reach receivers answer for a job pinned to `pin`; others cannot run one. */
+  pinnedState?(pin: string): PinnedState;
 }
 
 /** The toolchain action of a job (reset_build_env is Kiln's own wipe and never reaches a toolchain). */

@@ -1,8 +1,8 @@
-import { toKilnError, type Clock } from '@kiln/core';
+import { KilnError, toKilnError, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { JobType } from '../jobs/job.js';
 import type { OffloaderSettings } from '../offloader/settings-store.js';
-import type { ExecutorExit, ExecutorProcess, ExecutorRequest, JobExecutor } from './executor.js';
+import type { ExecutorExit, ExecutorProcess, ExecutorRequest, JobExecutor, PinnedState } from './executor.js';
 import { RemoteRun } from './remote-run.js';
 
 /** A paired receiver as the scheduler sees it (the pool filters out what is not eligible). */
@@ -14,6 +14,19 @@ export interface EligibleReceiver {
   /** Its compile lane is empty by its latest report, received at `reportedAtMs`. */
   reportedIdle: boolean;
   reportedAtMs: number;
+}
+
+/** A paired receiver looked up by pin, for a job sent to it (its enabled switch does not matter there). */
+export interface PairedReceiver {
+  id: string;
+  label: string;
+  /** Its status stream is up. */
+  connected: boolean;
+  /** No connection attempt has ended yet (just paired, or this host just started). */
+  connecting: boolean;
+  /** Its Kiln version (empty until it reported), and whether the version_match_policy accepts it. */
+  version: string;
+  versionOk: boolean;
 }
 
 /**
@@ -30,6 +43,8 @@ export interface ReceiverPool {
    * start, a restored compile would otherwise go to this host before its receivers are reached.
    */
   settled(): Promise<void>;
+  /** The receiver paired under `pin` (lowercase hex), whether or not it is enabled; undefined when none is. */
+  byPin(pin: string): PairedReceiver | undefined;
   onChange(listener: () => void): void;
   compile(receiverId: string, request: ExecutorRequest, out: (lines: string[]) => Promise<void>, signal: AbortSignal): Promise<ExecutorExit>;
   /** Re-read the pairings (after a pair, unpair or enable change). */
@@ -70,6 +85,8 @@ export class OffloadExecutor implements JobExecutor {
   private pool: ReceiverPool | undefined;
   private listener: () => void = () => undefined;
   private readonly assignments = new Map<string, Assignment>();
+  /** Receivers running a job sent to them: the scheduler places nothing else there meanwhile. */
+  private readonly pinnedBusy = new Set<string>();
   private localRunning = 0;
   private readonly localWaiters: Array<() => void> = [];
 
@@ -93,9 +110,9 @@ export class OffloadExecutor implements JobExecutor {
   }
 
   get capacity(): number {
-    const receivers = this.receivers().length;
-    const localAllowed = this.options.settings().include_local_in_pool || receivers === 0;
-    return receivers + (localAllowed ? this.options.base.capacity : 0);
+    const receivers = this.receivers();
+    const localAllowed = this.options.settings().include_local_in_pool || receivers.length === 0;
+    return receivers.filter((r) => !this.pinnedBusy.has(r.id)).length + (localAllowed ? this.options.base.capacity : 0);
   }
 
   onCapacityChange(listener: () => void): void {
@@ -120,6 +137,7 @@ export class OffloadExecutor implements JobExecutor {
   }
 
   async run(request: ExecutorRequest): Promise<ExecutorProcess> {
+    if (request.receiverPin) return this.runPinned(request, request.receiverPin);
     if (request.type === JobType.JOB_TYPE_COMPILE && this.pool && this.options.settings().remote_builds_enabled) await this.pool.settled();
     if (request.type !== JobType.JOB_TYPE_COMPILE || this.receivers().length === 0) return this.runLocal(request);
     const placement = this.place(new Set());
@@ -143,7 +161,7 @@ export class OffloadExecutor implements JobExecutor {
   }
 
   private place(excluded: ReadonlySet<string>, allowLocal = true): Placement {
-    const receivers = this.receivers().filter((r) => !excluded.has(r.id));
+    const receivers = this.receivers().filter((r) => !excluded.has(r.id) && !this.pinnedBusy.has(r.id));
     const idle = receivers.filter((r) => this.isIdle(r)).sort((a, b) => this.assignment(a.id).lastEndedAtMs - this.assignment(b.id).lastEndedAtMs);
     if (idle[0]) return this.reserve(idle[0]);
     const localInPool = this.options.settings().include_local_in_pool;
@@ -223,6 +241,55 @@ export class OffloadExecutor implements JobExecutor {
     run.finish(await local.exited);
   }
 
+  // ---- jobs sent to one receiver (remote_build/submit_job) ------------------------------------
+
+  /**
+   * A job pinned to the receiver behind `pin` starts once no compile of ours runs there. The user
+   * chose that receiver, so its enabled switch and `remote_builds_enabled` do not matter (manual
+   * sends are explicit, as upstream); not paired, not connected or a version the policy refuses
+   * fails the job, naming the receiver.
+   */
+  pinnedState(pin: string): PinnedState {
+    const receiver = this.pool?.byPin(pin);
+    if (!receiver) return refused(new KilnError('not_found', `no receiver is paired with pin ${pin}`, { pin_sha256: pin }));
+    if (receiver.connecting) return { state: 'wait' };
+    if (!receiver.connected) return refused(new KilnError('unavailable', `receiver ${receiver.label} is not connected`, { pin_sha256: pin, receiver: receiver.label }));
+    if (!receiver.versionOk) {
+      const policy = this.options.settings().version_match_policy;
+      return refused(new KilnError('failed_precondition', `receiver ${receiver.label} runs Kiln ${receiver.version}, which version_match_policy "${policy}" refuses`, { pin_sha256: pin, receiver: receiver.label, version: receiver.version }));
+    }
+    return this.pinnedBusy.has(receiver.id) || this.assignment(receiver.id).count > 0 ? { state: 'wait' } : { state: 'ready' };
+  }
+
+  /** The compile on that receiver only: a lost receiver fails the job (never retried elsewhere nor built here). */
+  private async runPinned(request: ExecutorRequest, pin: string): Promise<ExecutorProcess> {
+    const verdict = this.pinnedState(pin);
+    if (verdict.state === 'refused') throw verdict.error;
+    const receiver = this.pool!.byPin(pin)!;
+    this.pinnedBusy.add(receiver.id);
+    this.reserve({ id: receiver.id, label: receiver.label, reportedIdle: false, reportedAtMs: 0 });
+    const cancel = new AbortController();
+    const run = new RemoteRun(request.jobId, receiver.id, async () => cancel.abort());
+    void (async () => {
+      await run.deliver([`... [compiling on receiver ${receiver.label} (sent there by remote_build/submit_job)]`]);
+      let exit: ExecutorExit;
+      try {
+        exit = await this.pool!.compile(receiver.id, request, (lines) => run.deliver(lines), cancel.signal);
+      } finally {
+        this.pinnedBusy.delete(receiver.id);
+        this.release(receiver.id);
+      }
+      if (cancel.signal.aborted) return run.finish({ exitCode: null, signal: 'SIGTERM' });
+      if (!exit.lost) return run.finish(exit);
+      const reason = exit.error?.message ?? 'receiver lost';
+      this.options.logger.warn({ jobId: request.jobId, receiver: receiver.label, reason }, 'receiver lost a compile sent to it');
+      const message = `receiver ${receiver.label} lost the build (${reason}); the job was sent to that receiver, so it is not retried elsewhere`;
+      await run.deliver([`... [${message}]`]);
+      run.finish({ exitCode: null, signal: null, error: new KilnError('unavailable', message, { pin_sha256: pin, receiver: receiver.label }) });
+    })().catch((err: unknown) => run.finish({ exitCode: null, signal: null, error: toKilnError(err) }));
+    return run;
+  }
+
   /** On `base`, within its slots (a job that reaches here while they are taken waits for one). */
   private async runLocal(request: ExecutorRequest, notice?: string): Promise<ExecutorProcess> {
     while (this.localRunning >= Math.max(1, this.options.base.capacity)) await new Promise<void>((resolve) => this.localWaiters.push(resolve));
@@ -248,6 +315,10 @@ export class OffloadExecutor implements JobExecutor {
   private drainLocalWaiters(): void {
     while (this.localWaiters.length > 0 && this.localRunning < Math.max(1, this.options.base.capacity)) this.localWaiters.shift()!();
   }
+}
+
+function refused(error: KilnError): PinnedState {
+  return { state: 'refused', error };
 }
 
 async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenerator<string> {

@@ -9,7 +9,7 @@ import { configBundleFiles } from '../offloader/config-bundle.js';
 import type { VersionMatchPolicy } from '../offloader/settings-store.js';
 import type { ExecutorExit, ExecutorRequest } from './executor.js';
 import { materialiseArtifacts } from './materialise.js';
-import type { EligibleReceiver, ReceiverPool } from './offload-executor.js';
+import type { EligibleReceiver, PairedReceiver, ReceiverPool } from './offload-executor.js';
 
 /**
  * gRPC side of the offloader (imported only when remote builds are on and something is paired, so a
@@ -85,6 +85,20 @@ class GrpcReceiverPool implements ReceiverPool {
     const waiters = this.settleWaiters;
     this.settleWaiters = [];
     for (const wake of waiters) wake();
+  }
+
+  byPin(pin: string): PairedReceiver | undefined {
+    const entry = [...this.entries.values()].find((e) => e.pairing.pin === pin);
+    if (!entry) return undefined;
+    const version = entry.status?.kilnVersion ?? '';
+    return {
+      id: entry.pairing.dashboardId,
+      label: labelOf(entry.pairing),
+      connected: entry.connected,
+      connecting: !entry.connected && !entry.attempted,
+      version,
+      versionOk: entry.status !== undefined && versionMatches(this.options.versionPolicy(), version),
+    };
   }
 
   async reload(): Promise<void> {
@@ -179,10 +193,12 @@ class GrpcReceiverPool implements ReceiverPool {
     entry.watch.signal.addEventListener('abort', () => clearTimeout(firstAttemptOver), { once: true });
   }
 
+  /** The first attempt is over: compiles waiting in settled() and jobs sent to this receiver stop waiting for it. */
   private attempted(entry: Entry): void {
     if (entry.attempted) return;
     entry.attempted = true;
     this.wakeSettled();
+    this.listener();
   }
 
   private drop(id: string): void {
@@ -205,18 +221,18 @@ class GrpcReceiverPool implements ReceiverPool {
           entry.status = status;
           entry.reportedAtMs = this.options.clock.now();
           backoff = RECONNECT_MIN_MS;
-          if (changed) this.listener();
           this.attempted(entry);
+          if (changed) this.listener();
         }
       } catch (err) {
         if (!entry.watch.signal.aborted) this.options.logger.debug({ err, receiver: labelOf(entry.pairing) }, 'receiver status stream ended');
       }
-      this.attempted(entry);
       if (entry.connected) {
         entry.connected = false;
         this.options.logger.warn({ receiver: labelOf(entry.pairing) }, 'receiver disconnected');
         this.listener();
       }
+      this.attempted(entry);
       if (entry.watch.signal.aborted) return;
       await delay(backoff, entry.watch.signal).catch(() => undefined);
       backoff = Math.min(RECONNECT_MAX_MS, backoff * 2);

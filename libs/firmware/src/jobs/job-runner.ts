@@ -79,10 +79,10 @@ export class JobRun {
   }
 
   private async runToolchain(emit: (line: string) => Promise<void>, onProgress: (p: number) => void): Promise<RunOutcome> {
-    const { id: jobId, configuration, type, port, newName } = this.job;
+    const { id: jobId, configuration, type, port, newName, receiverPin } = this.job;
     const progressKind = type === JobType.JOB_TYPE_UPLOAD ? 'upload' : 'compile';
     if (this.cancelReason !== undefined) return { status: pb.JobStatus.JOB_STATUS_CANCELLED, error: this.cancelReason };
-    const proc = await this.deps.executor.run({ jobId, configuration, type, port, newName });
+    const proc = await this.deps.executor.run({ jobId, configuration, type, port, newName, ...(receiverPin ? { receiverPin } : {}) });
     this.process = proc;
     if (this.cancelReason !== undefined) void proc.terminate();
     for await (const line of proc.lines) {

@@ -8,6 +8,8 @@ import type { firmwarePb as pb } from '@kiln/contracts';
 export class Lane {
   readonly queue: string[] = [];
   readonly running = new Set<string>();
+  /** Of `running`, the jobs sent to one receiver: they occupy that receiver, not a slot of the lane. */
+  readonly pinned = new Set<string>();
 
   constructor(
     readonly name: pb.LaneName,
@@ -19,7 +21,7 @@ export class Lane {
   }
 
   get free(): number {
-    return this.slots - this.running.size;
+    return this.slots - (this.running.size - this.pinned.size);
   }
 
   enqueue(jobId: string): void {
@@ -30,6 +32,7 @@ export class Lane {
     const i = this.queue.indexOf(jobId);
     if (i >= 0) this.queue.splice(i, 1);
     this.running.delete(jobId);
+    this.pinned.delete(jobId);
   }
 
   status(): pb.LaneStatus {

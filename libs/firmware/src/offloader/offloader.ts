@@ -153,10 +153,15 @@ export class Offloader {
     return this.control;
   }
 
-  /** After a settings or pairings change: attach, reload or detach the receivers. Serialised. */
+  /**
+   * After a settings or pairings change: attach, reload or detach the receivers. Serialised. The pool
+   * stays attached while anything is paired, even with remote builds off: a build sent to one
+   * receiver (remote_build/submit_job) is explicit and does not follow the master switch, which the
+   * scheduler applies to automatic placement only.
+   */
   refresh(): Promise<void> {
     const run = this.refreshing.then(async () => {
-      const wanted = this.settings.settings.remote_builds_enabled && (await hasPairings(this.deps.dir));
+      const wanted = await hasPairings(this.deps.dir);
       if (wanted && !this.pool) {
         const { createReceiverPool } = await import('../executors/receiver-pool.js');
         this.pool = await createReceiverPool({
@@ -167,14 +172,14 @@ export class Offloader {
           clock: this.deps.clock,
         });
         this.deps.executor.attachPool(this.pool);
-        this.deps.logger.info({ detail: this.pool.detail() }, 'remote builds on: receivers attached to the compile lane');
+        this.deps.logger.info({ detail: this.pool.detail(), remoteBuildsEnabled: this.settings.settings.remote_builds_enabled }, 'receivers attached to the compile lane');
       } else if (wanted && this.pool) {
         await this.pool.reload();
       } else if (!wanted && this.pool) {
         this.deps.executor.attachPool(undefined);
         await this.pool.stop();
         this.pool = undefined;
-        this.deps.logger.info('remote builds off: compiles run on this host');
+        this.deps.logger.info('no receiver paired: compiles run on this host');
       }
     });
     this.refreshing = run.catch(() => undefined);

@@ -85,5 +85,7 @@ function validJob(raw: unknown, index: number): Job {
     newName: str('newName'),
     lane: en<pb.LaneName>('lane', pb.LaneName),
     held: r.held === true,
+    // Histories written before manual sends have no pin: the job was not sent to a receiver.
+    receiverPin: typeof r.receiverPin === 'string' ? r.receiverPin : '',
   };
 }

@@ -24,6 +24,8 @@ export function jobToJson(job: pb.Job) {
     new_name: job.newName || null,
     lane: LANES[job.lane] ?? null,
     held: job.held,
+    /** The receiver a remote_build/submit_job sent it to (its pin); null for jobs the scheduler places. */
+    receiver_pin: job.receiverPin || null,
   };
 }
 

@@ -1,5 +1,11 @@
 import { callRpc, offloaderRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
 import { parseArgs, v } from './args.js';
+// For the builds sent to one receiver (the block at the end).
+import { createHash } from 'node:crypto';
+import { ARTIFACT_CHUNK_BYTES, firmwarePb, remoteJobRpc } from '@kiln/contracts';
+import { KilnError } from '@kiln/core';
+import { arg } from './args.js';
+import { jobToJson } from './job-json.js';
 import type { CommandHandler } from './types.js';
 
 /** Preview and pair talk to the receiver over the network (a TLS probe, then gRPC): more than a bus hop. */
@@ -150,5 +156,52 @@ export const remoteBuildCommands: Record<string, CommandHandler> = {
     const a = parseArgs(v.strictObject({ pin_sha256: pin, hostname, port }), args);
     const { pairing } = await callRpc(ctx.bus, offloaderRpc.editPairingEndpoint, { pinSha256: a.pin_sha256, hostname: a.hostname, port: a.port }, PAIRING_CALL_MS);
     return { result: pairing ? pairingToJson(pairing) : null };
+  },
+};
+
+// ---- builds sent to one receiver (remote_build/submit_job, cancel_job, download_artifacts) ----
+// Onto the firmware service's remoteJobRpc: a submitted build is an ordinary firmware job pinned to
+// that receiver (firmware/follow_job, get_jobs, cancel and the history all see it).
+
+const remoteJobRef = v.strictObject({ pin_sha256: pin, job_id: arg.jobId });
+
+/** `data_b64` of each image, read in bus-sized chunks through firmware/read_artifact and checked against its SHA-256. */
+async function readImage(ctx: Parameters<CommandHandler>[0], jobId: string, configuration: string, image: firmwarePb.RemoteArtifactImage): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (;;) {
+    const chunk = await ctx.firmware.readArtifact(configuration, image.name, offset, ARTIFACT_CHUNK_BYTES);
+    chunks.push(chunk.data);
+    offset += chunk.data.length;
+    if (chunk.eof || chunk.data.length === 0 || offset > image.size) break;
+  }
+  const data = Buffer.concat(chunks);
+  if (data.length !== image.size || createHash('sha256').update(data).digest('hex') !== image.sha256) {
+    throw new KilnError('failed_precondition', `${image.name} of job ${jobId} changed while it was read (a later build of ${configuration}?); ask again`, { job_id: jobId, name: image.name });
+  }
+  return data.toString('base64');
+}
+
+export const remoteJobCommands: Record<string, CommandHandler> = {
+  'remote_build/submit_job': async (ctx, args) => {
+    const a = parseArgs(
+      v.strictObject({ pin_sha256: pin, configuration: arg.configuration, target: v.optional(v.pipe(v.string('must be a string'), v.maxLength(32, 'is too long'))), port: v.optional(arg.port) }),
+      args,
+    );
+    const { compile, upload } = await callRpc(ctx.bus, remoteJobRpc.submitJob, { pinSha256: a.pin_sha256, configuration: a.configuration, target: a.target ?? '', port: a.port ?? '' });
+    // As firmware/install: the compile head (pinned to the receiver), its local upload alongside.
+    return { result: { job_id: compile!.id, ...jobToJson(compile!), ...(upload ? { upload: jobToJson(upload) } : {}) } };
+  },
+  'remote_build/cancel_job': async (ctx, args) => {
+    const a = parseArgs(remoteJobRef, args);
+    const { job } = await callRpc(ctx.bus, remoteJobRpc.cancelJob, { pinSha256: a.pin_sha256, jobId: a.job_id });
+    return { result: { sent: true, cancelled: true, ...jobToJson(job!) } };
+  },
+  'remote_build/download_artifacts': async (ctx, args) => {
+    const a = parseArgs(remoteJobRef, args);
+    const set = await callRpc(ctx.bus, remoteJobRpc.downloadArtifacts, { pinSha256: a.pin_sha256, jobId: a.job_id });
+    const images = [];
+    for (const image of set.images) images.push({ name: image.name, offset: image.offset, size: image.size, data_b64: await readImage(ctx, a.job_id, set.configuration, image) });
+    return { result: { job_id: a.job_id, configuration: set.configuration, images } };
   },
 };

@@ -104,6 +104,7 @@ function DeviceRow({ device, jobs }: { device: Device; jobs: Job[] }) {
         <button onClick={() => void act('firmware/install', { configuration, port: 'OTA' })}>Install</button>
         <button onClick={() => void act('firmware/compile', { configuration })}>Compile</button>
         <button onClick={() => void act('firmware/clean', { configuration })}>Clean</button>
+        <SendTo configuration={configuration} />
       </td>
     </tr>
   );
@@ -122,5 +123,55 @@ function NewDevice() {
       <input placeholder="new device name" value={name} onInput={(e) => setName(e.currentTarget.value)} aria-label="new device name" />
       <button type="submit">Add device</button>
     </form>
+  );
+}
+
+/** A paired receiver, as remote_build/get_offloader_settings lists it (what the picker needs). */
+interface Receiver {
+  label: string;
+  hostname: string;
+  port: number;
+  pin_sha256: string;
+}
+
+/**
+ * "Send to…": compile this device on one paired receiver (remote_build/submit_job), whatever the
+ * automatic placement would do; the page then shows the job. The receivers are read when the picker
+ * opens (the devices page does not poll the offloader settings).
+ */
+function SendTo({ configuration }: { configuration: string }) {
+  const [receivers, setReceivers] = useState<Receiver[] | undefined>(undefined);
+  const [pin, setPin] = useState('');
+  const openPicker = async () => {
+    const settings = await act<{ pairings: Receiver[] }>('remote_build/get_offloader_settings');
+    if (!settings) return;
+    setReceivers(settings.pairings);
+    setPin(settings.pairings[0]?.pin_sha256 ?? '');
+  };
+  if (!receivers) return <button onClick={() => void openPicker()}>Send to…</button>;
+  if (receivers.length === 0) {
+    return (
+      <span class="muted" data-testid="send-to">
+        no receiver paired <button onClick={() => setReceivers(undefined)}>Close</button>
+      </span>
+    );
+  }
+  const send = async () => {
+    const job = await act<Job>('remote_build/submit_job', { pin_sha256: pin, configuration });
+    setReceivers(undefined);
+    if (job) location.hash = jobHref(job);
+  };
+  return (
+    <span data-testid="send-to">
+      <select aria-label={`receiver for ${configuration}`} value={pin} onChange={(e) => setPin(e.currentTarget.value)}>
+        {receivers.map((r) => (
+          <option key={r.pin_sha256} value={r.pin_sha256}>
+            {r.label || `${r.hostname}:${r.port}`}
+          </option>
+        ))}
+      </select>
+      <button onClick={() => void send()}>Send compile</button>
+      <button onClick={() => setReceivers(undefined)}>Cancel</button>
+    </span>
   );
 }

@@ -66,6 +66,11 @@ export interface Job {
   lane: LaneName;
   /** Queued but held off its lane until `depends_on` completes. */
   held: boolean;
+  /**
+   * Set when the compile was sent to one receiver (remote_build/submit_job): the pin (lowercase hex
+   * SHA-256) of that receiver; the job runs there only, never elsewhere.
+   */
+  receiverPin: string;
 }
 
 export interface LaneStatus {
@@ -236,6 +241,36 @@ export interface JobsCleared {
   jobIds: string[];
 }
 
+export interface SubmitRemoteJobRequest {
+  pinSha256: string;
+  configuration: string;
+  /** "compile" (default when empty) or "install" (compile there, then the local upload to `port`). */
+  target: string;
+  port: string;
+}
+
+/** A job submitted to the receiver behind `pin_sha256` (cancel_job, download_artifacts). */
+export interface RemoteJobRequest {
+  pinSha256: string;
+  jobId: string;
+}
+
+/** One flash image of a completed remote job, read from where the job materialised it. */
+export interface RemoteArtifactImage {
+  /** An artifact file name (firmware/read_artifact reads it). */
+  name: string;
+  offset: number;
+  size: number;
+  /** Lowercase hex SHA-256 of the bytes, so a reader can tell a later build replaced them. */
+  sha256: string;
+}
+
+export interface RemoteArtifactsResponse {
+  jobId: string;
+  configuration: string;
+  images: RemoteArtifactImage[];
+}
+
 function createBaseJob(): Job {
   return {
     id: "",
@@ -254,6 +289,7 @@ function createBaseJob(): Job {
     newName: "",
     lane: 0,
     held: false,
+    receiverPin: "",
   };
 }
 
@@ -306,6 +342,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.held !== false) {
       writer.uint32(128).bool(message.held);
+    }
+    if (message.receiverPin !== "") {
+      writer.uint32(138).string(message.receiverPin);
     }
     return writer;
   },
@@ -449,6 +488,14 @@ export const Job: MessageFns<Job> = {
             }
 
             message.held = reader.bool();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.receiverPin = reader.string();
             continue;
           }
         }
@@ -2244,6 +2291,289 @@ export const JobsCleared: MessageFns<JobsCleared> = {
             }
 
             message.jobIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSubmitRemoteJobRequest(): SubmitRemoteJobRequest {
+  return { pinSha256: "", configuration: "", target: "", port: "" };
+}
+
+export const SubmitRemoteJobRequest: MessageFns<SubmitRemoteJobRequest> = {
+  encode(message: SubmitRemoteJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pinSha256 !== "") {
+      writer.uint32(10).string(message.pinSha256);
+    }
+    if (message.configuration !== "") {
+      writer.uint32(18).string(message.configuration);
+    }
+    if (message.target !== "") {
+      writer.uint32(26).string(message.target);
+    }
+    if (message.port !== "") {
+      writer.uint32(34).string(message.port);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitRemoteJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubmitRemoteJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pinSha256 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.configuration = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.port = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseRemoteJobRequest(): RemoteJobRequest {
+  return { pinSha256: "", jobId: "" };
+}
+
+export const RemoteJobRequest: MessageFns<RemoteJobRequest> = {
+  encode(message: RemoteJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pinSha256 !== "") {
+      writer.uint32(10).string(message.pinSha256);
+    }
+    if (message.jobId !== "") {
+      writer.uint32(18).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoteJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoteJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pinSha256 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseRemoteArtifactImage(): RemoteArtifactImage {
+  return { name: "", offset: 0, size: 0, sha256: "" };
+}
+
+export const RemoteArtifactImage: MessageFns<RemoteArtifactImage> = {
+  encode(message: RemoteArtifactImage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint32(message.offset);
+    }
+    if (message.size !== 0) {
+      writer.uint32(24).uint64(message.size);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(34).string(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoteArtifactImage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoteArtifactImage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.size = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseRemoteArtifactsResponse(): RemoteArtifactsResponse {
+  return { jobId: "", configuration: "", images: [] };
+}
+
+export const RemoteArtifactsResponse: MessageFns<RemoteArtifactsResponse> = {
+  encode(message: RemoteArtifactsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.configuration !== "") {
+      writer.uint32(18).string(message.configuration);
+    }
+    for (const v of message.images) {
+      RemoteArtifactImage.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoteArtifactsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoteArtifactsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.configuration = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.images.push(RemoteArtifactImage.decode(reader, reader.uint32()));
             continue;
           }
         }
