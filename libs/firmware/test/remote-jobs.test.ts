@@ -54,6 +54,7 @@ class PinnedPool implements ReceiverPool {
   byPin(pin: string): PairedReceiver | undefined {
     return this.receivers.find((r) => r.pin === pin);
   }
+  async settled(): Promise<void> {}
   onChange(listener: () => void): void {
     this.listener = listener;
   }
