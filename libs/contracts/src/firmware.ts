@@ -1,10 +1,12 @@
 import type { Bus } from '@kiln/bus';
 import * as pb from './gen/kiln/firmware/v1/firmware.js';
-import { callRpc, rpcMethod } from './rpc.js';
+import { callRpc, rpcFamily, type RpcMethod } from './rpc.js';
 
 /** Commands on `kiln.firmware.<command>` (upstream firmware/* names), events on `kiln.firmware.job.<event>`. */
 export const firmwareSubjects = {
   command: (name: string) => `kiln.firmware.${name}`,
+  /** The offloader's commands (upstream `remote_build/*` offloader-side names), served by the firmware service. */
+  offloaderCommand: (name: string) => `kiln.firmware.offloader.${name}`,
   event: (name: FirmwareEventName) => `kiln.firmware.job.${name}`,
   allEvents: 'kiln.firmware.job.>',
 } as const;
@@ -41,8 +43,7 @@ export function jobStatusNamed(name: string): pb.JobStatus | undefined {
   return entry ? (Number(entry[0]) as pb.JobStatus) : undefined;
 }
 
-const command = <Req, Res>(name: string, req: Parameters<typeof rpcMethod<Req, Res>>[1], res: Parameters<typeof rpcMethod<Req, Res>>[2]) =>
-  rpcMethod(firmwareSubjects.command(name), req, res);
+const command = rpcFamily(firmwareSubjects.command);
 
 export const firmwareRpc = {
   compile: command('compile', pb.CompileRequest, pb.JobResponse),
@@ -90,7 +91,7 @@ export interface FirmwareApi {
 const job = (r: pb.JobResponse): pb.Job => r.job!;
 
 export function createFirmwareBusClient(bus: Bus, timeoutMs?: number): FirmwareApi {
-  const call = <Req, Res>(method: ReturnType<typeof rpcMethod<Req, Res>>, req: Req) => callRpc(bus, method, req, timeoutMs);
+  const call = <Req, Res>(method: RpcMethod<Req, Res>, req: Req) => callRpc(bus, method, req, timeoutMs);
   return {
     compile: async (configuration) => job(await call(firmwareRpc.compile, { configuration })),
     upload: async (configuration, port) => job(await call(firmwareRpc.upload, { configuration, port })),
@@ -113,10 +114,9 @@ export function createFirmwareBusClient(bus: Bus, timeoutMs?: number): FirmwareA
 
 // ---- remote_build/submit_job, cancel_job, download_artifacts: builds sent to one receiver ----
 // Served by the firmware service (its compile lane runs them), beside the other offloader commands
-// (`kiln.firmware.offloader.*`, see offloaderSubjects).
+// (`kiln.firmware.offloader.*`, firmwareSubjects.offloaderCommand, as offloaderSubjects).
 
-const remoteJobCommand = <Req, Res>(name: string, req: Parameters<typeof rpcMethod<Req, Res>>[1], res: Parameters<typeof rpcMethod<Req, Res>>[2]) =>
-  rpcMethod(firmwareSubjects.command(`offloader.${name}`), req, res);
+const remoteJobCommand = rpcFamily(firmwareSubjects.offloaderCommand);
 
 export const remoteJobRpc = {
   submitJob: remoteJobCommand('submit_job', pb.SubmitRemoteJobRequest, pb.InstallResponse),

@@ -1,5 +1,6 @@
 import * as pb from './gen/kiln/remote/v1/remote.js';
-import { rpcMethod } from './rpc.js';
+import { firmwareSubjects } from './firmware.js';
+import { rpcFamily } from './rpc.js';
 
 /** Kiln's release: what peers compare under the offloader's version_match_policy, and what the API reports. */
 export const KILN_VERSION = '0.1.0';
@@ -15,8 +16,7 @@ export const receiverSubjects = {
   command: (name: string) => `kiln.receiver.${name}`,
 } as const;
 
-const command = <Req, Res>(name: string, req: Parameters<typeof rpcMethod<Req, Res>>[1], res: Parameters<typeof rpcMethod<Req, Res>>[2]) =>
-  rpcMethod(receiverSubjects.command(name), req, res);
+const command = rpcFamily(receiverSubjects.command);
 
 export const receiverRpc = {
   getIdentity: command('get_identity', pb.GetIdentityRequest, pb.GetIdentityResponse),
@@ -31,11 +31,10 @@ export const receiverRpc = {
  * receivers join): upstream `remote_build/*` offloader-side names.
  */
 export const offloaderSubjects = {
-  command: (name: string) => `kiln.firmware.offloader.${name}`,
+  command: firmwareSubjects.offloaderCommand,
 } as const;
 
-const offloaderCommand = <Req, Res>(name: string, req: Parameters<typeof rpcMethod<Req, Res>>[1], res: Parameters<typeof rpcMethod<Req, Res>>[2]) =>
-  rpcMethod(offloaderSubjects.command(name), req, res);
+const offloaderCommand = rpcFamily(offloaderSubjects.command);
 
 export const offloaderRpc = {
   getSettings: offloaderCommand('get_offloader_settings', pb.GetOffloaderSettingsRequest, pb.OffloaderSettingsResponse),

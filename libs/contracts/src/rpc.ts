@@ -13,6 +13,11 @@ export function rpcMethod<Req, Res>(subject: string, request: MessageCodec<Req>,
   return { subject, request, response };
 }
 
+/** Methods whose subjects follow one scheme: the returned maker is rpcMethod on `subjectOf(name)`. */
+export function rpcFamily(subjectOf: (name: string) => string) {
+  return <Req, Res>(name: string, request: MessageCodec<Req>, response: MessageCodec<Res>): RpcMethod<Req, Res> => rpcMethod(subjectOf(name), request, response);
+}
+
 /** Default deadline for a bus call: long enough for a disk read under load, short enough to surface a dead peer. */
 export const DEFAULT_RPC_TIMEOUT_MS = 10_000;
 
