@@ -1,60 +1,30 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deferred, KilnError, systemClock, type Deferred } from '@kiln/core';
+import { deferred, KilnError, systemClock } from '@kiln/core';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { createRootLogger } from '@kiln/logging';
 import { Toolchain } from '@kiln/toolchain';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_OFFLOADER_SETTINGS, LocalExecutor, OffloadExecutor, type EligibleReceiver, type ExecutorExit, type ExecutorProcess, type OffloaderSettings, type ReceiverPool } from '../src/index.js';
+import { DEFAULT_OFFLOADER_SETTINGS, LocalExecutor, OffloadExecutor, type EligibleReceiver, type ExecutorExit, type ExecutorProcess, type OffloaderSettings } from '../src/index.js';
 import { JobType } from '../src/jobs/job.js';
+import { ScriptedPoolBase } from './scripted-pool.js';
 
 /**
  * The scheduler against a scripted receiver pool (the gRPC transport is covered end to end in
  * apps/kiln/test/offloader.test.ts) and a real local executor running the simulator.
  */
-interface Call {
-  receiverId: string;
-  jobId: string;
-  signal: AbortSignal;
-  exit: Deferred<ExecutorExit>;
-}
-
-class ScriptedPool implements ReceiverPool {
-  readonly calls: Call[] = [];
+class ScriptedPool extends ScriptedPoolBase {
   receivers: EligibleReceiver[];
-  private listener: () => void = () => undefined;
   constructor(ids: string[]) {
+    super();
     this.receivers = ids.map((id) => ({ id, label: `${id} (127.0.0.1:1)`, reportedIdle: true, reportedAtMs: 0 }));
   }
   eligible(): EligibleReceiver[] {
     return this.receivers;
   }
-  /** Resolved: every receiver has had its first connection attempt (a test may hold it back). */
-  settling: Deferred<void> | undefined;
-  settled(): Promise<void> {
-    return this.settling?.promise ?? Promise.resolve();
-  }
   byPin(): undefined {
     return undefined;
-  }
-  onChange(listener: () => void): void {
-    this.listener = listener;
-  }
-  changed(): void {
-    this.listener();
-  }
-  compile(receiverId: string, request: { jobId: string }, out: (lines: string[]) => Promise<void>, signal: AbortSignal): Promise<ExecutorExit> {
-    const call: Call = { receiverId, jobId: request.jobId, signal, exit: deferred<ExecutorExit>() };
-    this.calls.push(call);
-    signal.addEventListener('abort', () => call.exit.resolve({ exitCode: null, signal: 'SIGTERM' }), { once: true });
-    void out([`remote output from ${receiverId}`]);
-    return call.exit.promise;
-  }
-  async reload(): Promise<void> {}
-  async stop(): Promise<void> {}
-  detail(): Record<string, string> {
-    return {};
   }
 }
 

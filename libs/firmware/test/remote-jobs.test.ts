@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deferred, KilnError, systemClock, type Deferred } from '@kiln/core';
+import { KilnError, systemClock } from '@kiln/core';
 import { createRootLogger, type Logger } from '@kiln/logging';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -10,12 +10,11 @@ import {
   OffloadExecutor,
   type EligibleReceiver,
   type ExecutorExit,
-  type ExecutorRequest,
   type OffloaderSettings,
   type PairedReceiver,
-  type ReceiverPool,
 } from '../src/index.js';
 import { harnessPerTest, S, type Harness } from './harness.js';
+import { ScriptedPoolBase } from './scripted-pool.js';
 
 /**
  * remote_build/submit_job, cancel_job, download_artifacts at the firmware level: the real lanes,
@@ -30,21 +29,11 @@ interface Receiver extends PairedReceiver {
   enabled: boolean;
 }
 
-interface Call {
-  receiverId: string;
-  jobId: string;
-  configuration: string;
-  signal: AbortSignal;
-  exit: Deferred<ExecutorExit>;
-}
-
-class PinnedPool implements ReceiverPool {
-  readonly calls: Call[] = [];
+class PinnedPool extends ScriptedPoolBase {
   readonly receivers: Receiver[] = [PIN_A, PIN_B].map((pin, i) => {
     const id = i === 0 ? 'A' : 'B';
     return { id, pin, label: `${id} (127.0.0.1:${i + 1})`, connected: true, connecting: false, version: '0.1.0', versionOk: true, enabled: true };
   });
-  private listener: () => void = () => undefined;
   receiver(id: string): Receiver {
     return this.receivers.find((r) => r.id === id)!;
   }
@@ -53,25 +42,6 @@ class PinnedPool implements ReceiverPool {
   }
   byPin(pin: string): PairedReceiver | undefined {
     return this.receivers.find((r) => r.pin === pin);
-  }
-  async settled(): Promise<void> {}
-  onChange(listener: () => void): void {
-    this.listener = listener;
-  }
-  changed(): void {
-    this.listener();
-  }
-  compile(receiverId: string, request: ExecutorRequest, out: (lines: string[]) => Promise<void>, signal: AbortSignal): Promise<ExecutorExit> {
-    const call: Call = { receiverId, jobId: request.jobId, configuration: request.configuration, signal, exit: deferred<ExecutorExit>() };
-    this.calls.push(call);
-    signal.addEventListener('abort', () => call.exit.resolve({ exitCode: null, signal: 'SIGTERM' }), { once: true });
-    void out([`remote output from ${receiverId}`]);
-    return call.exit.promise;
-  }
-  async reload(): Promise<void> {}
-  async stop(): Promise<void> {}
-  detail(): Record<string, string> {
-    return {};
   }
 }
 
