@@ -43,6 +43,18 @@ describe('the files a remote compile needs from the config dir', () => {
     expect((await configBundleFiles(dir, 'porch.yaml')).map((f) => f.name)).toEqual(files.map((f) => f.name));
   });
 
+  it('esphome includes of a package count too (relative to the config dir), and an include may be a directory', async () => {
+    await put('porch.yaml', 'esphome:\n  name: porch\n  includes:\n    - lib/\npackages:\n  base: !include common/base.yaml\n');
+    await put('common/base.yaml', 'esphome:\n  includes:\n    - src/shared.h\n');
+    await put('src/shared.h', '#pragma once\n');
+    await put('lib/a.h', '#pragma once\n');
+    await put('lib/deep/b.cpp', 'int b;\n');
+    await put('common/src/shared.h', 'not this one: includes are relative to the config dir\n');
+    expect(await names()).toEqual(['porch.yaml', 'common/base.yaml', 'lib/a.h', 'lib/deep/b.cpp', 'src/shared.h']);
+    await put('common/base.yaml', 'esphome:\n  includes:\n    - ../outside.h\n');
+    await expect(configBundleFiles(dir, 'porch.yaml')).rejects.toMatchObject({ code: 'failed_precondition', details: { file: '../outside.h' } });
+  });
+
   it('a reference outside the config dir is refused, naming it; a missing include is not_found', async () => {
     await put('porch.yaml', 'esphome:\n  name: porch\npackages:\n  a: !include ../../etc/passwd.yaml\n');
     await expect(configBundleFiles(dir, 'porch.yaml')).rejects.toMatchObject({ code: 'failed_precondition', details: { file: '../../etc/passwd.yaml' } });

@@ -59,7 +59,7 @@ const MAX_SCOPE_DEPTH = 32;
 /**
  * The files a remote compile of `configuration` needs from the config dir: the YAML itself, every
  * file it `!include`s (recursively, relative to the including file, `!include {file: …}` too), the
- * files listed under `esphome: includes:`, the local files components read (`file:` values such as
+ * files (and directories) listed under `esphome: includes:` of the device or a package, the local files components read (`file:` values such as
  * fonts, images, animations and audio; `{type: local, path: …}` maps, which for `external_components`
  * name a directory whose files are all sent), and `secrets.yaml` when present. Substitutions in
  * those references resolve as esphome resolves them (`substitutions.ts`): the device's
@@ -105,7 +105,7 @@ export async function configBundleFiles(configDir: string, configuration: string
     if (visited.has(visit)) continue;
     if (visited.size >= MAX_VISITS) throw new KilnError('failed_precondition', `${configuration}: more than ${MAX_VISITS} !include visits (includes with vars multiply)`, { configuration, file: name });
     visited.add(visit);
-    const found = references(doc, yaml.text(name), name === configuration);
+    const found = references(doc, yaml.text(name));
     for (const ref of found) {
       // esphome loads a `<<:` include while parsing, before substitutions: it refuses one whose path has any.
       const resolved = ref.mergeKey && /\$|<%/.test(ref.ref) ? { ok: false as const, reason: 'esphome does not substitute the path of an !include under a `<<:` merge key' } : scope.expand(ref.ref);
@@ -253,10 +253,10 @@ interface Written {
 
 /**
  * What a YAML text references, in document order: `!include` targets (with their `vars:`); the
- * `esphome: includes:` list (device file); `file:` scalars and `{type: local, path: …}` maps
+ * `esphome: includes:` list (files or directories); `file:` scalars and `{type: local, path: …}` maps
  * anywhere (component files, local external components); string `source:` values.
  */
-function references(doc: Document.Parsed, text: string, isDevice: boolean): Written[] {
+function references(doc: Document.Parsed, text: string): Written[] {
   const refs: Written[] = [];
   const local = (node: unknown, written: Omit<Written, 'ref'>): void => {
     if (!isScalar(node) || node.tag || typeof node.value !== 'string' || !localPath(node.value)) return;
@@ -287,12 +287,11 @@ function references(doc: Document.Parsed, text: string, isDevice: boolean): Writ
     }
   };
   walk(doc.contents, false);
-  if (isDevice) {
-    const includes = doc.getIn(['esphome', 'includes'], true);
-    for (const item of isSeq(includes) ? includes.items : []) {
-      if (isScalar(item) && typeof item.value === 'string' && !item.value.endsWith('/')) local(item, { from: 'including-file', mayBeDir: false });
-    }
-  }
+  // esphome merges packages before it reads `esphome: includes:`, so a package's list counts too; each
+  // entry is relative to the device's dir (CORE.relative_config_path) and may name a directory, whose
+  // files are all copied into the build.
+  const includes = doc.getIn(['esphome', 'includes'], true);
+  for (const item of isSeq(includes) ? includes.items : []) local(item, { from: 'config-dir', mayBeDir: true });
   return refs;
 }
 
