@@ -12,7 +12,7 @@ import { materialiseArtifacts } from './materialise.js';
 import type { EligibleReceiver, PairedReceiver, ReceiverPool } from './offload-executor.js';
 
 /**
- * gRPC side of the offloader (imported only when remote builds are on and something is paired, so a
+ * gRPC side of the offloader (imported only when something is paired, so a
  * plain host never loads @grpc/grpc-js).
  */
 export interface ReceiverPoolOptions {

@@ -25,8 +25,9 @@ export interface OffloaderDeps {
 
 /**
  * The offloader side of remote builds inside the firmware service: its settings, and the receiver
- * pool attached to the compile lane's executor while remote builds are on and something is paired.
- * The pool (and with it gRPC) is loaded on first need only.
+ * pool attached to the compile lane's executor while something is paired (remote_builds_enabled
+ * steers automatic placement only; a build sent to one receiver does not follow it). The pool (and
+ * with it gRPC) is loaded on first need only.
  */
 export class Offloader {
   private pool: ReceiverPool | undefined;
