@@ -79,7 +79,8 @@ export class Offloader {
   async start(): Promise<void> {
     await this.settings.load();
     this.pairingsStamp = await this.pairingsFileStamp();
-    await this.refresh();
+    // Nothing changed yet: not announced (and this host's identity is not created before it is asked for).
+    await this.refresh(false);
     // `kiln pair` writes receivers.json from another process: a running host follows it.
     this.poller = setInterval(() => void this.followPairingsFile(), PAIRINGS_POLL_MS);
     this.poller.unref();
@@ -190,7 +191,7 @@ export class Offloader {
    * receiver (remote_build/submit_job) is explicit and does not follow the master switch, which the
    * scheduler applies to automatic placement only.
    */
-  refresh(): Promise<void> {
+  refresh(announce = true): Promise<void> {
     const run = this.refreshing.then(async () => {
       const wanted = await hasPairings(this.deps.dir);
       if (wanted && !this.pool) {
@@ -215,7 +216,7 @@ export class Offloader {
     });
     this.refreshing = run.catch(() => undefined);
     // Every settings or pairings change ends here, after it was written (announced even if the pool failed to follow).
-    void this.refreshing.then(() => this.announce());
+    if (announce) void this.refreshing.then(() => this.announce());
     return run;
   }
 }
