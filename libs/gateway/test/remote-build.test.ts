@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createReceiverClient, previewReceiver } from '@kiln/contracts/grpc';
-import { certificateFingerprint, loadOrCreateIdentity } from '@kiln/remote-identity';
+import { certificateFingerprint, loadOrCreateIdentity, ReceiverPairings } from '@kiln/remote-identity';
 import type { ReceiverService } from '@kiln/receiver';
 import { offloaderSubjects, receiverSubjects } from '@kiln/contracts';
 import { Client, startStack, type Stack } from './harness.js';
@@ -398,5 +398,18 @@ describe('subscribe_events: remote-build state', () => {
     // Nothing is announced twice in a row: each event is a change.
     const texts = offloaderEvents().map((e) => JSON.stringify(e));
     expect(texts.filter((t, i) => i > 0 && t === texts[i - 1])).toEqual([]);
+  });
+});
+
+describe('subscribe_events: a pairing recorded by another process (kiln pair)', () => {
+  it('is announced once the running host picks receivers.json up', async () => {
+    const { stack, ws } = await connect({});
+    const sub = ws.send('subscribe_events');
+    await ws.next((f) => f.message_id === sub && f.event === 'initial_state');
+    const pin = 'ab'.repeat(32);
+    // What `kiln pair` writes (ReceiverPairings), here by hand: the host polls the file.
+    await new ReceiverPairings(join(stack.configDir, '..', 'data', 'offloader')).save({ dashboardId: 'bench', name: 'bench box', address: '127.0.0.1:1', pin, enabled: true, pairedAtMs: 1 });
+    const event = await ws.next((f) => f.message_id === sub && f.event === 'remote_build_offloader_changed');
+    expect(event.data).toMatchObject({ pairings: [{ dashboard_id: 'bench', label: 'bench box', hostname: '127.0.0.1', port: 1, pin_sha256: pin, enabled: true, eligible: false }] });
   });
 });
