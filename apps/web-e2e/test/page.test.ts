@@ -299,6 +299,12 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
     try {
       const identity = (await client.call('remote_build/get_identity', {})).result as { pin_sha256: string; dashboard_id: string; address: string };
       const page = await open(host, '#/remote');
+      // Every command the page sends from here on (a reload: a new socket): the screen must follow the
+      // receiver from subscribe_events alone, never by re-reading get_identity.
+      const sent: string[] = [];
+      page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => typeof payload === 'string' && sent.push((JSON.parse(payload) as { command?: string }).command ?? payload)));
+      await page.reload();
+      await page.locator('[data-testid=connection][data-state=open]').waitFor();
       const receiver = page.locator('[data-testid=receiver][data-state=present]');
       await receiver.waitFor();
       // The pin as people compare it: upper-case groups of four, the same as the API's.
@@ -373,6 +379,9 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
       expect(await page.locator('[data-testid=receiver-pin]').getAttribute('data-pin')).toBe(rotated.pin_sha256);
       expect(rotated.dashboard_id).toBe(identity.dashboard_id);
       await screenshot(page, 'remote-6-rotated');
+      // The pending rows, approvals, removals, window and new pin all came as events: nothing was polled.
+      expect(sent).toContain('subscribe_events');
+      expect(sent.filter((t) => t.startsWith('remote_build/get_'))).toEqual([]);
     } finally {
       pairing?.kill();
       client.close();

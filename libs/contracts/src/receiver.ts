@@ -14,6 +14,8 @@ export const REMOTE_CHUNK_BYTES = 256 * 1024;
 /** Receiver control on the bus (upstream `remote_build/*` names), for the gateway and the CLI. */
 export const receiverSubjects = {
   command: (name: string) => `kiln.receiver.${name}`,
+  /** ReceiverChanged, published after the change is persisted (pairing window, peers, identity). */
+  changed: 'kiln.receiver.event.changed',
 } as const;
 
 const command = rpcFamily(receiverSubjects.command);
@@ -32,6 +34,11 @@ export const receiverRpc = {
  */
 export const offloaderSubjects = {
   command: firmwareSubjects.offloaderCommand,
+  /**
+   * OffloaderSettingsResponse (what get_offloader_settings answers), published after a change of the
+   * settings or pairings is persisted, and when a receiver becomes eligible or ineligible.
+   */
+  changed: 'kiln.firmware.offloader.event.changed',
 } as const;
 
 const offloaderCommand = rpcFamily(offloaderSubjects.command);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { createLogStoreBusClient, firmwareRpc, offloaderRpc, remoteJobRpc, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { createLogStoreBusClient, encode, firmwareRpc, offloaderRpc, offloaderSubjects, remoteJobRpc, remotePb, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { disposeAll, systemClock } from '@kiln/core';
 import { FirmwareCore } from './firmware-core.js';
 import { firmwareSettingsSchema } from './settings.js';
@@ -49,6 +49,13 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
     offloader,
     async start() {
       await core.compileExecutor.start();
+      offloader.onChange((view) => {
+        try {
+          deps.bus.publish(offloaderSubjects.changed, encode(remotePb.OffloaderSettingsResponse, view));
+        } catch (err) {
+          deps.logger.warn({ err }, 'could not publish an offloader change');
+        }
+      });
       await offloader.start();
       await core.restore();
       bindings = [
@@ -85,6 +92,7 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
     async stop() {
       disposeAll(bindings);
       bindings = [];
+      offloader.onChange(undefined);
       await core.stop();
       await offloader.stop();
       await core.compileExecutor.stop();

@@ -1,10 +1,12 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createReceiverClient, previewReceiver } from '@kiln/contracts/grpc';
-import { certificateFingerprint, loadOrCreateIdentity } from '@kiln/remote-identity';
+import { certificateFingerprint, loadOrCreateIdentity, ReceiverPairings } from '@kiln/remote-identity';
 import type { ReceiverService } from '@kiln/receiver';
+import { offloaderSubjects, receiverSubjects } from '@kiln/contracts';
 import { Client, startStack, type Stack } from './harness.js';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { processAlive, resolveBuildPaths } from '@kiln/toolchain';
@@ -249,4 +251,165 @@ describe('remote_build/submit_job, cancel_job, download_artifacts (a real receiv
     await until(async () => processAlive(pid), (alive) => !alive, 'the compile tree inside the receiver is gone');
     expect(await ws.call('remote_build/download_artifacts', { pin_sha256: pin, job_id: stuck.job_id })).toMatchObject({ error_code: 'failed_precondition' });
   }, 60_000);
+});
+
+describe('subscribe_events: remote-build state', () => {
+  type Event = { event: string; data: Record<string, unknown> };
+
+  /** The subscribe_events frames of `sub` after initial_state whose name starts with remote_build_. */
+  const remoteEvents = (ws: Client, sub: number): Event[] =>
+    ws.frames.filter((f) => f.message_id === sub && typeof f.event === 'string' && f.event.startsWith('remote_build_')).map((f) => ({ event: f.event!, data: f.data as Record<string, unknown> }));
+
+  async function eventually(ws: Client, sub: number, count: number): Promise<Event[]> {
+    for (let i = 0; i < 400 && remoteEvents(ws, sub).length < count; i++) await new Promise((r) => setTimeout(r, 25));
+    return remoteEvents(ws, sub);
+  }
+
+  /** What `file` holds at the moment each message is published on `subject` (read synchronously inside publish). */
+  function onDiskAtPublish(stack: Stack, subject: string, file: string): Array<string | undefined> {
+    const seen: Array<string | undefined> = [];
+    const publish = stack.bus.publish.bind(stack.bus);
+    stack.bus.publish = ((s: string, data: Uint8Array, ...rest: unknown[]) => {
+      if (s === subject) seen.push(existsSync(file) ? readFileSync(file, 'utf8') : undefined);
+      return (publish as (...a: unknown[]) => unknown)(s, data, ...rest);
+    }) as typeof stack.bus.publish;
+    return seen;
+  }
+
+  it('without a receiver: initial_state says so (unavailable) and still carries the offloader', async () => {
+    const { ws } = await connect({});
+    const sub = ws.send('subscribe_events');
+    const initial = await ws.next((f) => f.message_id === sub && f.event === 'initial_state');
+    expect((initial.data as { remote_build: unknown }).remote_build).toEqual({
+      receiver: null,
+      receiver_error: { code: 'unavailable', message: expect.any(String) },
+      offloader: expect.objectContaining({ remote_builds_enabled: true, pairings: [] }),
+      offloader_error: null,
+    });
+  });
+
+  it('receiver: window opened, pending, approved, removed, rotated, closed (and closed by itself) arrive in order, each once it is on disk', async () => {
+    const { stack, ws } = await connect({ receiver: true });
+    const receiver = stack.services.find((s) => s.name === 'receiver') as ReceiverService;
+    const peersFile = join(stack.configDir, '..', 'data', 'receiver', 'peers.json');
+    const identityFile = join(stack.configDir, '..', 'data', 'receiver', 'identity', 'identity.json');
+    const peersAtPublish = onDiskAtPublish(stack, receiverSubjects.changed, peersFile);
+    const sub = ws.send('subscribe_events');
+    const initial = await ws.next((f) => f.message_id === sub && f.event === 'initial_state');
+    const before = (initial.data as { remote_build: { receiver: Record<string, unknown> } }).remote_build.receiver;
+    expect(before).toMatchObject({ pin_sha256: receiver.receiver.identity.fingerprint, pairing_open: false, peers: [] });
+
+    const opened = (await ws.call('remote_build/set_pairing_window', { open: true, timeout: 600 })).result as Record<string, unknown>;
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-offloader-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const offloader = await loadOrCreateIdentity(dir, 'office');
+    const client = createReceiverClient({ address: receiver.grpcAddress!, identity: offloader, pin: receiver.receiver.identity.fingerprint });
+    cleanups.push(() => client.close());
+    await client.requestPair();
+    await eventually(ws, sub, 2);
+    await ws.call('remote_build/approve_peer', { dashboard_id: offloader.dashboardId });
+    await eventually(ws, sub, 3);
+    await ws.call('remote_build/remove_peer', { dashboard_id: offloader.dashboardId });
+    await eventually(ws, sub, 4);
+    const rotated = (await ws.call('remote_build/rotate_identity')).result as Record<string, unknown>;
+    await eventually(ws, sub, 5);
+    const identityAfterRotation = readFileSync(identityFile, 'utf8');
+    await ws.call('remote_build/set_pairing_window', { open: false });
+    await ws.call('remote_build/set_pairing_window', { open: true, timeout: 1 });
+
+    const events = await eventually(ws, sub, 8);
+    const peer = { dashboard_id: offloader.dashboardId, name: 'office', pin_sha256: offloader.fingerprint };
+    expect(events).toEqual([
+      { event: 'remote_build_pairing_window_changed', data: { pairing_open: true, pairing_closes_at: opened.pairing_closes_at } },
+      { event: 'remote_build_pair_status_changed', data: { ...peer, status: 'pending', requested_at: expect.any(String), approved_at: null } },
+      { event: 'remote_build_pair_status_changed', data: { ...peer, status: 'approved', requested_at: expect.any(String), approved_at: expect.any(String) } },
+      { event: 'remote_build_pair_status_changed', data: { ...peer, status: 'removed', requested_at: expect.any(String), approved_at: expect.any(String) } },
+      { event: 'remote_build_identity_changed', data: rotated },
+      { event: 'remote_build_pairing_window_changed', data: { pairing_open: false, pairing_closes_at: null } },
+      { event: 'remote_build_pairing_window_changed', data: { pairing_open: true, pairing_closes_at: expect.any(String) } },
+      // The one-second window closed by itself.
+      { event: 'remote_build_pairing_window_changed', data: { pairing_open: false, pairing_closes_at: null } },
+    ]);
+    expect(rotated.pin_sha256).not.toBe(before.pin_sha256);
+    expect(identityAfterRotation).toContain(String(rotated.dashboard_id));
+
+    // Each peer change was in peers.json when it was announced.
+    const peerStates = peersAtPublish.map((text) => (text === undefined ? undefined : (JSON.parse(text) as Array<{ state: string }>).map((p) => p.state)));
+    expect(peerStates.slice(1, 4)).toEqual([['pending'], ['approved'], []]);
+  });
+
+  it('offloader: settings, pairing approved and eligible, disabled, enabled, unpaired arrive with the persisted state', async () => {
+    const { stack, ws } = await connect({ receiver: true });
+    const receiver = stack.services.find((s) => s.name === 'receiver') as ReceiverService;
+    const offloaderDir = join(stack.configDir, '..', 'data', 'offloader');
+    const settingsAtPublish = onDiskAtPublish(stack, offloaderSubjects.changed, join(offloaderDir, 'settings.json'));
+    const pairingsAtPublish = onDiskAtPublish(stack, offloaderSubjects.changed, join(offloaderDir, 'receivers.json'));
+    const sub = ws.send('subscribe_events');
+    const initial = await ws.next((f) => f.message_id === sub && f.event === 'initial_state');
+    expect((initial.data as { remote_build: { offloader: unknown } }).remote_build.offloader).toMatchObject({ remote_builds_enabled: true, version_match_policy: 'any', pairings: [] });
+    const offloaderEvents = () => remoteEvents(ws, sub).filter((e) => e.event === 'remote_build_offloader_changed').map((e) => e.data);
+    const until = async (ok: (last: Record<string, unknown> | undefined) => boolean): Promise<Record<string, unknown>> => {
+      for (let i = 0; i < 400 && !ok(offloaderEvents().at(-1)); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(ok(offloaderEvents().at(-1))).toBe(true);
+      return offloaderEvents().at(-1)!;
+    };
+
+    const set = (await ws.call('remote_build/set_offloader_settings', { version_match_policy: 'release' })).result;
+    expect(await until((e) => e?.version_match_policy === 'release')).toEqual(set);
+    expect(JSON.parse(settingsAtPublish.at(-1)!)).toMatchObject({ version_match_policy: 'release' });
+
+    const address = receiver.grpcAddress!;
+    const [hostname, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+    await ws.call('remote_build/set_pairing_window', { open: true });
+    const { pin_sha256 } = (await ws.call('remote_build/preview_pair', { hostname, port })).result as { pin_sha256: string };
+    await ws.call('remote_build/request_pair', { hostname, port, pin_sha256, receiver_label: 'attic' });
+    // The receiver's page sees the request live: approve from there.
+    const pending = await (async () => {
+      for (let i = 0; i < 400; i++) {
+        const e = remoteEvents(ws, sub).find((x) => x.event === 'remote_build_pair_status_changed');
+        if (e) return e.data;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('no pair status event');
+    })();
+    expect(pending).toMatchObject({ status: 'pending' });
+    await ws.call('remote_build/approve_peer', { dashboard_id: pending.dashboard_id as string });
+
+    // Recorded once approved (announced with receivers.json written), then eligible once connected.
+    const pairing = { label: 'attic', hostname, port, pin_sha256, enabled: true };
+    await until((e) => (e?.pairings as unknown[] | undefined)?.length === 1);
+    const recordedAt = offloaderEvents().findIndex((e) => (e.pairings as unknown[]).length === 1);
+    expect(JSON.parse(pairingsAtPublish.at(recordedAt - offloaderEvents().length)!)).toEqual([expect.objectContaining({ pin: pin_sha256, enabled: true })]);
+    expect(await until((e) => (e?.pairings as Array<{ eligible: boolean }> | undefined)?.[0]?.eligible === true)).toMatchObject({ pairings: [{ ...pairing, eligible: true }] });
+
+    await ws.call('remote_build/set_pairing_enabled', { pin_sha256, enabled: false });
+    expect(await until((e) => (e?.pairings as Array<{ enabled: boolean }>)[0]?.enabled === false)).toMatchObject({ pairings: [{ ...pairing, enabled: false, eligible: false }] });
+    expect(JSON.parse(pairingsAtPublish.at(-1)!)).toEqual([expect.objectContaining({ pin: pin_sha256, enabled: false })]);
+    await ws.call('remote_build/set_pairing_enabled', { pin_sha256, enabled: true });
+    expect(await until((e) => (e?.pairings as Array<{ eligible: boolean }>)[0]?.eligible === true)).toMatchObject({ pairings: [{ ...pairing, enabled: true, eligible: true }] });
+
+    // The receiver going away makes it ineligible.
+    await receiver.stop();
+    expect(await until((e) => (e?.pairings as Array<{ eligible: boolean }>)[0]?.eligible === false)).toMatchObject({ pairings: [{ ...pairing, enabled: true, eligible: false }] });
+
+    await ws.call('remote_build/unpair', { pin_sha256 });
+    expect(await until((e) => (e?.pairings as unknown[]).length === 0)).toMatchObject({ pairings: [] });
+    expect(JSON.parse(pairingsAtPublish.at(-1)!)).toEqual([]);
+    // Nothing is announced twice in a row: each event is a change.
+    const texts = offloaderEvents().map((e) => JSON.stringify(e));
+    expect(texts.filter((t, i) => i > 0 && t === texts[i - 1])).toEqual([]);
+  });
+});
+
+describe('subscribe_events: a pairing recorded by another process (kiln pair)', () => {
+  it('is announced once the running host picks receivers.json up', async () => {
+    const { stack, ws } = await connect({});
+    const sub = ws.send('subscribe_events');
+    await ws.next((f) => f.message_id === sub && f.event === 'initial_state');
+    const pin = 'ab'.repeat(32);
+    // What `kiln pair` writes (ReceiverPairings), here by hand: the host polls the file.
+    await new ReceiverPairings(join(stack.configDir, '..', 'data', 'offloader')).save({ dashboardId: 'bench', name: 'bench box', address: '127.0.0.1:1', pin, enabled: true, pairedAtMs: 1 });
+    const event = await ws.next((f) => f.message_id === sub && f.event === 'remote_build_offloader_changed');
+    expect(event.data).toMatchObject({ pairings: [{ dashboard_id: 'bench', label: 'bench box', hostname: '127.0.0.1', port: 1, pin_sha256: pin, enabled: true, eligible: false }] });
+  });
 });

@@ -95,14 +95,15 @@ export class PeerRegistry {
     });
   }
 
-  remove(ref: string): Promise<boolean> {
+  /** The removed peer, or undefined when none matched. */
+  remove(ref: string): Promise<PeerRecord | undefined> {
     return this.serial(async () => {
       const peer = this.lookup(ref);
-      if (!peer) return false;
+      if (!peer) return undefined;
       const next = new Map(this.peers);
       next.delete(peer.dashboardId);
       await this.commit(next);
-      return true;
+      return peer;
     });
   }
 

@@ -9,12 +9,15 @@ import { BundleStore } from './bundle-store.js';
 import { Builds, type Build } from './builds.js';
 import { PairingKey, PairingWindow } from './pairing.js';
 import { RunningMarkers } from './orphans.js';
-import { PeerRegistry, toPeerMessage } from './peers.js';
+import { PeerRegistry, toPeerMessage, type PeerRecord } from './peers.js';
 import type { ReceiverSettings } from './settings.js';
 import { sweepColdBuilds, type SweepResult } from './sweep.js';
 
 /** Requests waiting for a person's decision: a handful in practice. */
 const MAX_PENDING_PEERS = 16;
+
+/** A change of what get_identity shows (the peer as it is now; as it was, when removed). */
+export type ReceiverChange = { kind: 'pairing_window' } | { kind: 'identity' } | { kind: 'peer'; peer: PeerRecord; removed: boolean };
 
 export interface ReceiverDeps {
   /** `<data_dir>/receiver`: identity, peers, bundles. */
@@ -39,6 +42,7 @@ export class Receiver {
   readonly window: PairingWindow;
   private readonly pairingKey: PairingKey;
   private readonly laneListeners = new Set<() => void>();
+  private readonly changeListeners = new Set<(change: ReceiverChange) => void>();
   private identityValue: PeerIdentity | undefined;
   private trustValue: PeerTrustStore | undefined;
   private readonly identityDir: string;
@@ -51,7 +55,7 @@ export class Receiver {
     this.peers = new PeerRegistry(deps.stateDir, deps.clock, deps.logger);
     const limits = { maxExtractedBytes: settings.maxExtractedBytes, maxEntries: settings.maxBundleEntries };
     this.bundles = new BundleStore(join(deps.stateDir, 'bundles'), settings.maxBundleBytes, limits);
-    this.window = new PairingWindow(deps.clock);
+    this.window = new PairingWindow(deps.clock, () => this.announce({ kind: 'pairing_window' }));
     this.pairingKey = new PairingKey(settings.pairingKeyFile, settings.pairingKeyTtlS * 1000, deps.clock);
     this.markers = new RunningMarkers(join(deps.stateDir, 'running'), deps.logger);
     const toolchain = deps.toolchain ?? new Toolchain({ command: settings.toolchain.split(/\s+/), killGraceMs: settings.killGraceMs });
@@ -135,6 +139,7 @@ export class Receiver {
     }
     const peer = await this.peers.request({ dashboardId: req.dashboardId, name, fingerprint, certPem: req.certificatePem }, approve);
     this.trust.setPeerCerts(this.identity, this.peers.certificates());
+    this.announce({ kind: 'peer', peer, removed: false });
     this.deps.logger.info({ peer: peer.dashboardId, name: peer.name, fingerprint, state: peer.state }, 'pairing requested');
     return this.pairReply(peer.state);
   }
@@ -155,13 +160,16 @@ export class Receiver {
   async approve(ref: string): Promise<pb.Peer> {
     const peer = await this.peers.approve(ref);
     this.deps.logger.info({ peer: peer.dashboardId, fingerprint: peer.fingerprint }, 'offloader approved');
+    this.announce({ kind: 'peer', peer, removed: false });
     return toPeerMessage(peer);
   }
 
   async remove(ref: string): Promise<boolean> {
     const removed = await this.peers.remove(ref);
-    if (removed) this.trust.setPeerCerts(this.identity, this.peers.certificates());
-    return removed;
+    if (!removed) return false;
+    this.trust.setPeerCerts(this.identity, this.peers.certificates());
+    this.announce({ kind: 'peer', peer: removed, removed: true });
+    return true;
   }
 
   /** New key and certificate (same dashboard id). Offloaders must confirm the new pin (preview + request). */
@@ -169,6 +177,7 @@ export class Receiver {
     this.identityValue = await rotateIdentity(this.identityDir);
     this.trust.setIdentity(this.identityValue, this.peers.certificates());
     this.deps.logger.warn({ fingerprint: this.identityValue.fingerprint }, 'receiver identity rotated: offloaders must confirm the new pin');
+    this.announce({ kind: 'identity' });
   }
 
   identityReply(address: string): pb.GetIdentityResponse {
@@ -192,6 +201,16 @@ export class Receiver {
       ...lane,
       sentAtMs: this.deps.clock.now(),
     };
+  }
+
+  /** Told of every change of the window, the peers or the identity, once it is persisted. */
+  onChange(listener: (change: ReceiverChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private announce(change: ReceiverChange): void {
+    for (const listener of this.changeListeners) listener(change);
   }
 
   onLaneChange(listener: () => void): () => void {

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { KILN_VERSION, receiverRpc, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { encode, KILN_VERSION, receiverRpc, receiverSubjects, remotePb as pb, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { disposeAll, KilnError, systemClock, type Clock } from '@kiln/core';
 import type { Toolchain } from '@kiln/toolchain';
 import type { GrpcEndpoint } from './grpc-server.js';
-import { Receiver } from './receiver.js';
+import { Receiver, type ReceiverChange } from './receiver.js';
+import { toPeerMessage } from './peers.js';
 import { receiverSettingsSchema } from './settings.js';
 
 export const RECEIVER_SERVICE = 'receiver';
@@ -40,6 +41,7 @@ export function createReceiverService(deps: ServiceDeps, overrides: ReceiverOver
   });
   let grpc: GrpcEndpoint | undefined;
   let bindings: Disposable[] = [];
+  let stopAnnouncing: (() => void) | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   const address = (): string => grpc?.address ?? '';
   const sweep = (): void => {
@@ -59,6 +61,14 @@ export function createReceiverService(deps: ServiceDeps, overrides: ReceiverOver
       // gRPC is imported only when a receiver runs: it is the heaviest module.
       const { startReceiverGrpc } = await import('./grpc-server.js');
       grpc = await startReceiverGrpc(receiver, settings.grpcListen, deps.logger);
+      // The receiver tells after persisting; the event carries the state get_identity answers now.
+      stopAnnouncing = receiver.onChange((change) => {
+        try {
+          deps.bus.publish(receiverSubjects.changed, encode(pb.ReceiverChanged, changedEvent(change, receiver.identityReply(address()))));
+        } catch (err) {
+          deps.logger.warn({ err, change: change.kind }, 'could not publish a receiver change');
+        }
+      });
       bindings = [
         serveRpc(deps.bus, receiverRpc.getIdentity, () => receiver.identityReply(address())),
         serveRpc(deps.bus, receiverRpc.setPairingWindow, (r) => {
@@ -85,6 +95,8 @@ export function createReceiverService(deps: ServiceDeps, overrides: ReceiverOver
       if (sweeper) clearInterval(sweeper);
       disposeAll(bindings);
       bindings = [];
+      stopAnnouncing?.();
+      stopAnnouncing = undefined;
       receiver.window.close();
       await grpc?.close();
       grpc = undefined;
@@ -97,5 +109,19 @@ export function createReceiverService(deps: ServiceDeps, overrides: ReceiverOver
         detail: { grpc: address() || 'off', running: String(lane.running), depth: String(lane.depth), pairing: receiver.window.isOpen ? 'open' : 'closed' },
       };
     },
+  };
+}
+
+const CHANGE_KIND = {
+  pairing_window: pb.ReceiverChange.RECEIVER_CHANGE_PAIRING_WINDOW,
+  peer: pb.ReceiverChange.RECEIVER_CHANGE_PEER,
+  identity: pb.ReceiverChange.RECEIVER_CHANGE_IDENTITY,
+} as const;
+
+function changedEvent(change: ReceiverChange, identity: pb.GetIdentityResponse): pb.ReceiverChanged {
+  return {
+    change: CHANGE_KIND[change.kind],
+    identity,
+    ...(change.kind === 'peer' ? { peer: toPeerMessage(change.peer), peerRemoved: change.removed } : { peerRemoved: false }),
   };
 }

@@ -14,6 +14,18 @@ export const socket = new KilnSocket({
   onOpen: () => void resync(),
 });
 
+/**
+ * A remote-build event for a side that did not answer at the snapshot (it started since): read that
+ * side once; the events after it keep it current.
+ */
+store.onMissingRemote = (side) => {
+  const command = side === 'receiver' ? 'remote_build/get_identity' : 'remote_build/get_offloader_settings';
+  socket.call<never>(command).then(
+    (value) => store.set({ [side]: { value, error: undefined } }),
+    () => undefined,
+  );
+};
+
 /** After every (re)connect: log in again if we hold a token, then rebuild state from a fresh snapshot. */
 async function resync(): Promise<void> {
   const token = sessionStorage.getItem(TOKEN_KEY);

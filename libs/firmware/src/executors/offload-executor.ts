@@ -84,6 +84,7 @@ export class OffloadExecutor implements JobExecutor {
   readonly kind: string;
   private pool: ReceiverPool | undefined;
   private listener: () => void = () => undefined;
+  private poolListener: () => void = () => undefined;
   private readonly assignments = new Map<string, Assignment>();
   /** Receivers running a job sent to them: the scheduler places nothing else there meanwhile. */
   private readonly pinnedBusy = new Set<string>();
@@ -101,8 +102,16 @@ export class OffloadExecutor implements JobExecutor {
   /** Attach (or detach) the receivers; the lanes are told the capacity changed. */
   attachPool(pool: ReceiverPool | undefined): void {
     this.pool = pool;
-    pool?.onChange(() => this.listener());
+    pool?.onChange(() => {
+      this.listener();
+      this.poolListener();
+    });
     this.listener();
+  }
+
+  /** Told when the attached pool changes (a receiver connected, disconnected, or the pairings were reloaded). */
+  onPoolChange(listener: () => void): void {
+    this.poolListener = listener;
   }
 
   get hasPool(): boolean {

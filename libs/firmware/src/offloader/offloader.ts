@@ -37,9 +37,40 @@ export class Offloader {
   private pairingsStamp = -1;
   private identity: Promise<PeerIdentity> | undefined;
   private readonly pairings: ReceiverPairings;
+  private changeListener: ((view: pb.OffloaderSettingsResponse) => void) | undefined;
+  /** Views are announced one at a time, in order, and only when they differ from the last one. */
+  private announcing: Promise<void> = Promise.resolve();
+  private lastAnnounced = '';
 
   constructor(private readonly deps: OffloaderDeps) {
     this.pairings = new ReceiverPairings(deps.dir);
+    // A receiver connecting or going away changes which pairings are eligible.
+    deps.executor.onPoolChange(() => this.announce());
+  }
+
+  /**
+   * Told the view (as `view()` answers it) after every change of the settings or pairings, once it
+   * is persisted, and whenever a receiver becomes eligible or ineligible.
+   */
+  onChange(listener: ((view: pb.OffloaderSettingsResponse) => void) | undefined): void {
+    this.changeListener = listener;
+  }
+
+  private announce(): void {
+    if (!this.changeListener) return;
+    this.announcing = this.announcing.then(async () => {
+      const listener = this.changeListener;
+      if (!listener) return;
+      try {
+        const view = await this.view();
+        const text = JSON.stringify(view);
+        if (text === this.lastAnnounced) return;
+        this.lastAnnounced = text;
+        listener(view);
+      } catch (err) {
+        this.deps.logger.warn({ err }, 'could not announce the offloader settings');
+      }
+    });
   }
 
   get settings(): OffloaderSettingsStore {
@@ -49,7 +80,8 @@ export class Offloader {
   async start(): Promise<void> {
     await this.settings.load();
     this.pairingsStamp = await this.pairingsFileStamp();
-    await this.refresh();
+    // Nothing changed yet: not announced (and this host's identity is not created before it is asked for).
+    await this.refresh(false);
     // `kiln pair` writes receivers.json from another process: a running host follows it.
     this.poller = setInterval(() => void this.followPairingsFile(), PAIRINGS_POLL_MS);
     this.poller.unref();
@@ -160,7 +192,7 @@ export class Offloader {
    * receiver (remote_build/submit_job) is explicit and does not follow the master switch, which the
    * scheduler applies to automatic placement only.
    */
-  refresh(): Promise<void> {
+  refresh(announce = true): Promise<void> {
     const run = this.refreshing.then(async () => {
       const wanted = await hasPairings(this.deps.dir);
       if (wanted && !this.pool) {
@@ -184,6 +216,8 @@ export class Offloader {
       }
     });
     this.refreshing = run.catch(() => undefined);
+    // Every settings or pairings change ends here, after it was written (announced even if the pool failed to follow).
+    if (announce) void this.refreshing.then(() => this.announce());
     return run;
   }
 }

@@ -13,7 +13,7 @@ const PAIRING_CALL_MS = 20_000;
 
 const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
 
-const peerToJson = (peer: pb.Peer) => ({
+export const peerToJson = (peer: pb.Peer) => ({
   dashboard_id: peer.dashboardId,
   name: peer.name,
   pin_sha256: peer.fingerprint,
@@ -22,7 +22,7 @@ const peerToJson = (peer: pb.Peer) => ({
   approved_at: iso(peer.approvedAtMs),
 });
 
-const identityToJson = (id: pb.GetIdentityResponse) => ({
+export const identityToJson = (id: pb.GetIdentityResponse) => ({
   dashboard_id: id.dashboardId,
   name: id.name,
   pin_sha256: id.fingerprint,
@@ -32,6 +32,12 @@ const identityToJson = (id: pb.GetIdentityResponse) => ({
   pairing_closes_at: iso(id.pairingClosesAtMs),
   peers: id.peers.map(peerToJson),
 });
+
+/** `remote_build_pairing_window_changed`: the window as get_identity shows it. */
+export const pairingWindowToJson = (id: pb.GetIdentityResponse) => ({ pairing_open: id.pairingOpen, pairing_closes_at: iso(id.pairingClosesAtMs) });
+
+/** `remote_build_pair_status_changed`: the peer as get_identity lists it; status `removed` once it is gone. */
+export const pairStatusToJson = (peer: pb.Peer, removed: boolean) => ({ ...peerToJson(peer), ...(removed ? { status: 'removed' as const } : {}) });
 
 const pairingToJson = (p: pb.OffloaderPairing) => ({
   dashboard_id: p.dashboardId,
@@ -44,7 +50,7 @@ const pairingToJson = (p: pb.OffloaderPairing) => ({
   eligible: p.eligible,
 });
 
-const offloaderToJson = (r: pb.OffloaderSettingsResponse) => ({
+export const offloaderToJson = (r: pb.OffloaderSettingsResponse) => ({
   remote_builds_enabled: r.settings?.remoteBuildsEnabled ?? false,
   version_match_policy: r.settings?.versionMatchPolicy ?? 'any',
   include_local_in_pool: r.settings?.includeLocalInPool ?? false,

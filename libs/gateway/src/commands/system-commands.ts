@@ -1,9 +1,12 @@
-import { disposeAll } from '@kiln/core';
+import { callRpc, offloaderRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
+import { disposeAll, KilnError } from '@kiln/core';
 import { streamEvents } from '@kiln/streams';
 import { deviceToJson } from './devices-commands.js';
 import { parseArgs, v } from './args.js';
 import { onFirmwareEvents } from './firmware-events.js';
 import { jobToJson } from './job-json.js';
+import { onOffloaderChanges, onReceiverChanges } from './remote-build-events.js';
+import { identityToJson, offloaderToJson, pairingWindowToJson, pairStatusToJson } from './remote-build-commands.js';
 import type { CommandHandler, StreamItem } from './types.js';
 
 export const systemCommands: Record<string, CommandHandler> = {
@@ -35,16 +38,49 @@ export const systemCommands: Record<string, CommandHandler> = {
           },
           ['queued', 'started', 'completed', 'failed', 'cancelled', 'cleared', 'progressed'],
         );
-        return { [Symbol.dispose]: () => disposeAll([devices, jobs]) };
+        // Remote-build state: every change is an event (fail closed like the lifecycle events).
+        const receiver = onReceiverChanges(ctx.bus, (e) => {
+          if (!e.identity) return;
+          if (e.change === pb.ReceiverChange.RECEIVER_CHANGE_PAIRING_WINDOW) c.pushOrTerminate({ event: 'remote_build_pairing_window_changed', data: pairingWindowToJson(e.identity) });
+          else if (e.change === pb.ReceiverChange.RECEIVER_CHANGE_PEER && e.peer) c.pushOrTerminate({ event: 'remote_build_pair_status_changed', data: pairStatusToJson(e.peer, e.peerRemoved) });
+          else if (e.change === pb.ReceiverChange.RECEIVER_CHANGE_IDENTITY) c.pushOrTerminate({ event: 'remote_build_identity_changed', data: identityToJson(e.identity) });
+        });
+        const offloader = onOffloaderChanges(ctx.bus, (view) => c.pushOrTerminate({ event: 'remote_build_offloader_changed', data: offloaderToJson(view) }));
+        return { [Symbol.dispose]: () => disposeAll([devices, jobs, receiver, offloader]) };
       },
       snapshot: () => {
         // The device list is taken in the same tick as the listeners attach; the job list is fetched over the bus.
         const devices = ctx.devices.list().map(deviceToJson);
         return (async function* () {
-          yield { event: 'initial_state', data: { devices, jobs: (await ctx.firmware.getJobs()).map(jobToJson) } };
+          const [jobs, receiver, offloader] = await Promise.all([
+            ctx.firmware.getJobs(),
+            remoteBuildState(async () => identityToJson(await callRpc(ctx.bus, receiverRpc.getIdentity, {}, REMOTE_STATE_TIMEOUT_MS))),
+            remoteBuildState(async () => offloaderToJson(await callRpc(ctx.bus, offloaderRpc.getSettings, {}, REMOTE_STATE_TIMEOUT_MS))),
+          ]);
+          const remote_build = { receiver: receiver.state, receiver_error: receiver.error, offloader: offloader.state, offloader_error: offloader.error };
+          yield { event: 'initial_state', data: { devices, jobs: jobs.map(jobToJson), remote_build } };
         })();
       },
     });
     return { stream };
   },
 };
+
+/** A snapshot read must not hold initial_state back for long: a service that does not answer soon is reported, not waited for. */
+const REMOTE_STATE_TIMEOUT_MS = 3_000;
+
+type ErrorJson = { code: string; message: string };
+
+/**
+ * The receiver's or offloader's state for initial_state, read after the listeners attached (so a
+ * change is in it or arrives as an event after it). An error when the service is not hosted
+ * (`unavailable`) or did not answer; a client reads it again when an event of that side arrives.
+ */
+async function remoteBuildState<J>(read: () => Promise<J>): Promise<{ state: J | null; error: ErrorJson | null }> {
+  try {
+    return { state: await read(), error: null };
+  } catch (err) {
+    const e = err instanceof KilnError ? err : new KilnError('internal_error', String(err));
+    return { state: null, error: { code: e.code, message: e.message } };
+  }
+}

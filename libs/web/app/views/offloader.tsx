@@ -1,38 +1,8 @@
 import { useState } from 'preact/hooks';
 import { ApiError } from '../client.js';
 import { act, socket, store } from '../session.js';
-import { useStore } from '../state.js';
+import { useStore, type OffloaderSettings, type Pairing, type VersionPolicy } from '../state.js';
 import { formatPin, time } from './format.js';
-import { usePolled } from './polled.js';
-
-/** A receiver this host paired with (remote_build/get_offloader_settings). */
-interface Pairing {
-  dashboard_id: string;
-  label: string;
-  hostname: string;
-  port: number;
-  pin_sha256: string;
-  enabled: boolean;
-  paired_at: string | null;
-  eligible: boolean;
-}
-
-type VersionPolicy = 'any' | 'release' | 'exact';
-
-/** This host as an offloader: the certificate it presents to receivers. */
-interface OffloaderIdentity {
-  dashboard_id: string;
-  pin_sha256: string;
-  name: string;
-}
-
-interface OffloaderSettings {
-  remote_builds_enabled: boolean;
-  version_match_policy: VersionPolicy;
-  include_local_in_pool: boolean;
-  pairings: Pairing[];
-  identity: OffloaderIdentity | null;
-}
 
 /** What remote_build/preview_pair tells about a receiver before anything is sent to it. */
 interface Preview {
@@ -55,8 +25,10 @@ const POLICY_LABEL: Record<VersionPolicy, string> = {
 
 /** This host as an offloader: its settings, the receivers it paired with, and pairing a new one. */
 export function OffloaderSection() {
-  const { synced } = useStore(store);
-  const { value: settings, error, settle } = usePolled<OffloaderSettings>('remote_build/get_offloader_settings', synced);
+  // Read once with subscribe_events' snapshot, then kept current by remote_build_offloader_changed.
+  const {
+    offloader: { value: settings, error },
+  } = useStore(store);
 
   if (error && !settings) {
     return (
@@ -76,11 +48,11 @@ export function OffloaderSection() {
       </section>
     );
   }
-  const change = async (patch: Partial<OffloaderSettings>) => settle(await act<OffloaderSettings>('remote_build/set_offloader_settings', patch));
+  // Actions only ask: what they change comes back as remote_build_offloader_changed.
+  const change = (patch: Partial<OffloaderSettings>) => act('remote_build/set_offloader_settings', patch);
   return (
     <section data-testid="offloader" data-state="present">
       <h2>This host as an offloader</h2>
-      {error && <p class="error">refresh failed: {error.message}</p>}
       {settings.identity && (
         <dl class="facts">
           <dt>This host's pin</dt>
@@ -115,19 +87,16 @@ export function OffloaderSection() {
         </label>
       </div>
       <h3>Paired receivers</h3>
-      <PairingTable pairings={settings.pairings} settle={settle} />
+      <PairingTable pairings={settings.pairings} />
       <AddReceiver pairings={settings.pairings} />
     </section>
   );
 }
 
-function PairingTable({ pairings, settle }: { pairings: Pairing[]; settle: (answer: OffloaderSettings | undefined) => void }) {
+function PairingTable({ pairings }: { pairings: Pairing[] }) {
   const [editing, setEditing] = useState<string | undefined>(undefined);
   if (pairings.length === 0) return <p class="muted" data-testid="pairings">None: add one below.</p>;
-  const run = async (command: string, args: Record<string, unknown>) => {
-    await act(command, args);
-    settle(undefined);
-  };
+  const run = (command: string, args: Record<string, unknown>) => act(command, args);
   return (
     <table data-testid="pairings">
       <thead>
@@ -164,13 +133,7 @@ function PairingTable({ pairings, settle }: { pairings: Pairing[]; settle: (answ
           editing === p.pin_sha256 && (
             <tr key={`${p.pin_sha256}-edit`} data-edit-address={p.pin_sha256}>
               <td colSpan={5}>
-                <EditAddress
-                  pairing={p}
-                  done={(changed) => {
-                    setEditing(undefined);
-                    if (changed) settle(undefined);
-                  }}
-                />
+                <EditAddress pairing={p} done={() => setEditing(undefined)} />
               </td>
             </tr>
           ),
@@ -184,7 +147,7 @@ function PairingTable({ pairings, settle }: { pairings: Pairing[]; settle: (answ
  * Move a pairing to the receiver's new address (it got another IP or port). The host probes the new
  * address first and keeps the old one unless the receiver there presents this pairing's pin.
  */
-function EditAddress({ pairing, done }: { pairing: Pairing; done: (changed: boolean) => void }) {
+function EditAddress({ pairing, done }: { pairing: Pairing; done: () => void }) {
   const [hostname, setHostname] = useState(pairing.hostname);
   const [port, setPort] = useState(String(pairing.port));
   const [busy, setBusy] = useState(false);
@@ -199,7 +162,7 @@ function EditAddress({ pairing, done }: { pairing: Pairing; done: (changed: bool
         setError(undefined);
         try {
           await socket.call('remote_build/edit_pairing_endpoint', { pin_sha256: pairing.pin_sha256, hostname: hostname.trim(), port: Number(port) });
-          done(true);
+          done();
         } catch (err) {
           setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
         } finally {
@@ -213,7 +176,7 @@ function EditAddress({ pairing, done }: { pairing: Pairing; done: (changed: bool
       <button type="submit" disabled={busy}>
         Save
       </button>{' '}
-      <button type="button" onClick={() => done(false)}>
+      <button type="button" onClick={done}>
         Cancel
       </button>
       {error && <p class="error" data-testid="edit-address-error">{error}</p>}
@@ -229,7 +192,7 @@ type Step =
 /**
  * Add a receiver: preview (its pin, fetched without sending anything) → the operator compares the
  * pin with the receiver's own screen → request → wait until the receiver approves. The pairing shows
- * up in get_offloader_settings once approved, which is what ends the wait.
+ * up (remote_build_offloader_changed) once approved, which is what ends the wait.
  */
 function AddReceiver({ pairings }: { pairings: Pairing[] }) {
   const [step, setStep] = useState<Step>({ step: 'address' });

@@ -1,34 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
 import { act, store } from '../session.js';
-import { useStore } from '../state.js';
+import { useStore, type Peer } from '../state.js';
 import { countdown, formatPin, time } from './format.js';
-import { usePolled } from './polled.js';
-
-/** An offloader as remote_build/get_identity lists it. */
-interface Peer {
-  dashboard_id: string;
-  name: string;
-  pin_sha256: string;
-  status: 'pending' | 'approved';
-  requested_at: string | null;
-  approved_at: string | null;
-}
-
-/** This host's receiver (remote_build/get_identity). */
-interface Identity {
-  dashboard_id: string;
-  name: string;
-  pin_sha256: string;
-  address: string;
-  listener_bound: boolean;
-  pairing_open: boolean;
-  pairing_closes_at: string | null;
-  peers: Peer[];
-}
 
 const DEFAULT_WINDOW_S = 300;
 
-/** Seconds until the window closes by itself, ticking locally between polls. */
+/** Seconds until the window closes by itself, ticking locally (the closing itself arrives as an event). */
 function useRemaining(closesAt: string | null): number | undefined {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
@@ -41,8 +18,10 @@ function useRemaining(closesAt: string | null): number | undefined {
 
 /** The receiver hosted with this gateway: its identity, pairing window, offloaders, key rotation. */
 export function ReceiverSection() {
-  const { synced } = useStore(store);
-  const { value: identity, error, settle } = usePolled<Identity>('remote_build/get_identity', synced);
+  // Read once with subscribe_events' snapshot, then kept current by its remote_build_* events.
+  const {
+    receiver: { value: identity, error },
+  } = useStore(store);
 
   if (error && !identity) {
     return (
@@ -72,7 +51,6 @@ export function ReceiverSection() {
   return (
     <section data-testid="receiver" data-state="present">
       <h2>This host as a receiver</h2>
-      {error && <p class="error">refresh failed: {error.message}</p>}
       <dl class="facts">
         <dt>Name</dt>
         <dd data-testid="receiver-name">{identity.name}</dd>
@@ -92,26 +70,26 @@ export function ReceiverSection() {
           {identity.listener_bound ? <code>{identity.address}</code> : <span class="error">not listening</span>}
         </dd>
       </dl>
-      <PairingWindow identity={identity} settle={settle} />
+      <PairingWindow open={identity.pairing_open} closesAt={identity.pairing_closes_at} />
       <h3>Waiting for approval</h3>
-      <PeerTable peers={pending} testid="pending-peers" empty={identity.pairing_open ? 'No request yet: run the pairing on the offloader.' : 'None.'} settle={settle} />
+      <PeerTable peers={pending} testid="pending-peers" empty={identity.pairing_open ? 'No request yet: run the pairing on the offloader.' : 'None.'} />
       <h3>Approved offloaders</h3>
-      <PeerTable peers={approved} testid="approved-peers" empty="None." settle={settle} />
-      <RotateIdentity settle={settle} />
+      <PeerTable peers={approved} testid="approved-peers" empty="None." />
+      <RotateIdentity />
     </section>
   );
 }
 
-type Settle = (answer: Identity | undefined) => void;
+// Actions only ask: what they change comes back as subscribe_events' remote_build_* events.
 
-function PairingWindow({ identity, settle }: { identity: Identity; settle: Settle }) {
+function PairingWindow({ open, closesAt }: { open: boolean; closesAt: string | null }) {
   const [timeout, setTimeoutS] = useState(String(DEFAULT_WINDOW_S));
-  const remaining = useRemaining(identity.pairing_open ? identity.pairing_closes_at : null);
-  const setWindow = async (args: Record<string, unknown>) => settle(await act<Identity>('remote_build/set_pairing_window', args));
+  const remaining = useRemaining(open ? closesAt : null);
+  const setWindow = (args: Record<string, unknown>) => act('remote_build/set_pairing_window', args);
   return (
-    <div class="pairing-window" data-testid="pairing-window" data-state={identity.pairing_open ? 'open' : 'closed'}>
+    <div class="pairing-window" data-testid="pairing-window" data-state={open ? 'open' : 'closed'}>
       <h3>Pairing window</h3>
-      {identity.pairing_open ? (
+      {open ? (
         <p>
           <span class="status running">open</span>{' '}
           {remaining !== undefined && (
@@ -140,12 +118,9 @@ function PairingWindow({ identity, settle }: { identity: Identity; settle: Settl
   );
 }
 
-function PeerTable({ peers, testid, empty, settle }: { peers: Peer[]; testid: string; empty: string; settle: Settle }) {
+function PeerTable({ peers, testid, empty }: { peers: Peer[]; testid: string; empty: string }) {
   if (peers.length === 0) return <p class="muted" data-testid={testid}>{empty}</p>;
-  const run = async (command: string, peer: Peer) => {
-    await act(command, { dashboard_id: peer.dashboard_id });
-    settle(undefined);
-  };
+  const run = (command: string, peer: Peer) => act(command, { dashboard_id: peer.dashboard_id });
   return (
     <table data-testid={testid}>
       <thead>
@@ -188,11 +163,11 @@ function PeerTable({ peers, testid, empty, settle }: { peers: Peer[]; testid: st
 }
 
 /** Rotation invalidates every offloader's pin, so it takes a second, explicit click. */
-function RotateIdentity({ settle }: { settle: Settle }) {
+function RotateIdentity() {
   const [confirming, setConfirming] = useState(false);
   const rotate = async () => {
     setConfirming(false);
-    settle(await act<Identity>('remote_build/rotate_identity'));
+    await act('remote_build/rotate_identity');
   };
   return (
     <div class="rotate" data-testid="rotate">

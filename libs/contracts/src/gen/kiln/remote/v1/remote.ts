@@ -37,6 +37,17 @@ export enum BuildStatus {
   BUILD_STATUS_CANCELLED = 5,
 }
 
+/** What a receiver change event is about. */
+export enum ReceiverChange {
+  RECEIVER_CHANGE_UNSPECIFIED = 0,
+  /** RECEIVER_CHANGE_PAIRING_WINDOW - The pairing window opened, was closed, or closed by itself. */
+  RECEIVER_CHANGE_PAIRING_WINDOW = 1,
+  /** RECEIVER_CHANGE_PEER - An offloader asked to pair (pending, or approved by a pairing key), was approved or removed: `peer`. */
+  RECEIVER_CHANGE_PEER = 2,
+  /** RECEIVER_CHANGE_IDENTITY - The receiver's key and certificate were rotated (a new fingerprint). */
+  RECEIVER_CHANGE_IDENTITY = 3,
+}
+
 export interface PreviewIdentityRequest {
 }
 
@@ -217,6 +228,18 @@ export interface GetIdentityResponse {
   /** When the open pairing window closes by itself (0: closed). */
   pairingClosesAtMs: number;
   peers: Peer[];
+}
+
+/** Bus event kiln.receiver.event.changed: published after the change is persisted. */
+export interface ReceiverChanged {
+  change: ReceiverChange;
+  /** The receiver after the change, as get_identity answers it. */
+  identity?:
+    | GetIdentityResponse
+    | undefined;
+  /** RECEIVER_CHANGE_PEER: the peer as it is now (as it was, when removed). */
+  peer?: Peer | undefined;
+  peerRemoved: boolean;
 }
 
 export interface SetPairingWindowRequest {
@@ -2113,6 +2136,85 @@ export const GetIdentityResponse: MessageFns<GetIdentityResponse> = {
             }
 
             message.peers.push(Peer.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseReceiverChanged(): ReceiverChanged {
+  return { change: 0, identity: undefined, peer: undefined, peerRemoved: false };
+}
+
+export const ReceiverChanged: MessageFns<ReceiverChanged> = {
+  encode(message: ReceiverChanged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.change !== 0) {
+      writer.uint32(8).int32(message.change);
+    }
+    if (message.identity !== undefined) {
+      GetIdentityResponse.encode(message.identity, writer.uint32(18).fork()).join();
+    }
+    if (message.peer !== undefined) {
+      Peer.encode(message.peer, writer.uint32(26).fork()).join();
+    }
+    if (message.peerRemoved !== false) {
+      writer.uint32(32).bool(message.peerRemoved);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiverChanged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiverChanged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.change = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.identity = GetIdentityResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.peer = Peer.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.peerRemoved = reader.bool();
             continue;
           }
         }
