@@ -57,6 +57,25 @@ describe('what a host does not use, it does not import', () => {
     expect(urls.filter((u) => u.includes('@nats-io'))).toEqual([]);
   });
 
+  it('a subscriber\'s snapshot neither creates the offloader identity nor loads the certificate generator', async () => {
+    let offloader: unknown;
+    let identityWritten = true;
+    const urls = await importsOf([], async (dir) => {
+      const ws = await gatewayOf(dir);
+      try {
+        const id = ws.send('subscribe_events');
+        const frame = await ws.next((f) => f.message_id === id && f.event === 'initial_state');
+        offloader = (frame.data as { remote_build: { offloader: unknown } }).remote_build.offloader;
+        identityWritten = await readFile(join(dir, 'offloader', 'identity', 'identity.json')).then(() => true, () => false);
+      } finally {
+        ws.close();
+      }
+    });
+    expect(offloader).toMatchObject({ identity: null, pairings: [] });
+    expect(identityWritten).toBe(false);
+    expect(urls.filter((u) => u.includes('@peculiar') || u.includes('reflect-metadata'))).toEqual([]);
+  });
+
   it("showing this host's offloader pin (get_offloader_settings creates the identity) loads no gRPC", async () => {
     let pin = '';
     const urls = await importsOf([], async (dir) => {

@@ -381,7 +381,10 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
       await screenshot(page, 'remote-6-rotated');
       // The pending rows, approvals, removals, window and new pin all came as events: nothing was polled.
       expect(sent).toContain('subscribe_events');
-      expect(sent.filter((t) => t.startsWith('remote_build/get_'))).toEqual([]);
+      // At most this host's offloader identity is asked for, once (the snapshot leaves out one not created
+      // yet; the page may ask before this recorder is attached).
+      expect(sent.filter((t) => t.startsWith('remote_build/get_') && t !== 'remote_build/get_offloader_settings')).toEqual([]);
+      expect(sent.filter((t) => t === 'remote_build/get_offloader_settings').length).toBeLessThanOrEqual(1);
     } finally {
       pairing?.kill();
       client.close();

@@ -75,7 +75,7 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
         serveRpc(deps.bus, firmwareRpc.queueStatus, () => core.queueStatus()),
         serveRpc(deps.bus, firmwareRpc.getBinaries, async (r) => ({ configuration: r.configuration, artifacts: await core.getBinaries(r.configuration) })),
         serveRpc(deps.bus, firmwareRpc.readArtifact, (r) => core.readArtifact(r.configuration, r.file, r.offset, r.length)),
-        serveRpc(deps.bus, offloaderRpc.getSettings, () => offloader.view()),
+        serveRpc(deps.bus, offloaderRpc.getSettings, (r) => offloader.view(!r.withoutCreatingIdentity)),
         serveRpc(deps.bus, offloaderRpc.setSettings, (r) => offloader.setSettings(r)),
         serveRpc(deps.bus, offloaderRpc.previewPair, (r) => offloader.previewPair(r)),
         serveRpc(deps.bus, offloaderRpc.requestPair, (r) => offloader.requestPair(r)),

@@ -91,7 +91,8 @@ export async function rotateIdentity(dir: string): Promise<PeerIdentity> {
   return writeIdentity(dir, { dashboardId: existing.dashboardId, name: existing.name });
 }
 
-async function readIdentity(dir: string): Promise<PeerIdentity | undefined> {
+/** The identity stored in `dir`, or undefined when none was created yet (reading loads only node:crypto). */
+export async function readIdentity(dir: string): Promise<PeerIdentity | undefined> {
   const text = await readTextIfExists(join(dir, IDENTITY_FILE));
   if (text === undefined) return undefined;
   try {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { remotePb as pb } from '@kiln/contracts';
 import { invalidArgs, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
-import { loadOrCreateIdentity, ReceiverPairings, type PeerIdentity } from '@kiln/remote-identity/store';
+import { loadOrCreateIdentity, readIdentity, ReceiverPairings, type PeerIdentity } from '@kiln/remote-identity/store';
 import type { OffloadExecutor, ReceiverPool } from '../executors/offload-executor.js';
 import type { PairingControl } from './pairing-control.js';
 import { toPairing } from './pairing-view.js';
@@ -62,7 +62,7 @@ export class Offloader {
       const listener = this.changeListener;
       if (!listener) return;
       try {
-        const view = await this.view();
+        const view = await this.view(false);
         const text = JSON.stringify(view);
         if (text === this.lastAnnounced) return;
         this.lastAnnounced = text;
@@ -100,15 +100,17 @@ export class Offloader {
 
   /**
    * Settings, pairings (each with whether the compile lane can use it now) and this host's own
-   * identity as an offloader. Reading files only: showing the page loads no gRPC.
+   * identity as an offloader, created on first use unless `createIdentity` is false (then left out
+   * while there is none: creating a key loads the X.509 toolkit, which a subscriber's snapshot or a
+   * change announcement must not cost an idle host). Reading files only: no gRPC.
    */
-  async view(): Promise<pb.OffloaderSettingsResponse> {
+  async view(createIdentity = true): Promise<pb.OffloaderSettingsResponse> {
     const s = this.settings.settings;
-    const own = await this.ownIdentity();
+    const own = createIdentity ? await this.ownIdentity() : await this.existingIdentity();
     return {
       settings: { remoteBuildsEnabled: s.remote_builds_enabled, versionMatchPolicy: s.version_match_policy, includeLocalInPool: s.include_local_in_pool },
       pairings: await this.pairingRows(),
-      identity: { dashboardId: own.dashboardId, pinSha256: own.fingerprint, name: own.name },
+      ...(own ? { identity: { dashboardId: own.dashboardId, pinSha256: own.fingerprint, name: own.name } } : {}),
     };
   }
 
@@ -160,6 +162,14 @@ export class Offloader {
    * settings creates it, so the page can show the pin before the first pairing. Creating it loads the
    * certificate generator once; nothing of gRPC.
    */
+  /** This host's identity if it exists (created earlier, here or by `kiln pair`); never creates one. */
+  private async existingIdentity(): Promise<PeerIdentity | undefined> {
+    if (this.identity) return this.identity;
+    const found = await readIdentity(join(this.deps.dir, 'identity'));
+    if (found) this.identity = Promise.resolve(found);
+    return found;
+  }
+
   private ownIdentity(): Promise<PeerIdentity> {
     if (!this.identity) {
       this.identity = loadOrCreateIdentity(join(this.deps.dir, 'identity'), hostname());

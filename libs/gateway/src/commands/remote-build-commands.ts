@@ -103,7 +103,7 @@ export const remoteBuildCommands: Record<string, CommandHandler> = {
   // ---- offloader side ----
   'remote_build/get_offloader_settings': async (ctx, args) => {
     parseArgs(v.strictObject({}), args);
-    return { result: offloaderToJson(await callRpc(ctx.bus, offloaderRpc.getSettings, {})) };
+    return { result: offloaderToJson(await callRpc(ctx.bus, offloaderRpc.getSettings, { withoutCreatingIdentity: false })) };
   },
   'remote_build/set_offloader_settings': async (ctx, args) => {
     const a = parseArgs(

@@ -55,7 +55,7 @@ export const systemCommands: Record<string, CommandHandler> = {
           const [jobs, receiver, offloader] = await Promise.all([
             ctx.firmware.getJobs(),
             remoteBuildState(async () => identityToJson(await callRpc(ctx.bus, receiverRpc.getIdentity, {}, REMOTE_STATE_TIMEOUT_MS))),
-            remoteBuildState(async () => offloaderToJson(await callRpc(ctx.bus, offloaderRpc.getSettings, {}, REMOTE_STATE_TIMEOUT_MS))),
+            remoteBuildState(async () => offloaderToJson(await callRpc(ctx.bus, offloaderRpc.getSettings, { withoutCreatingIdentity: true }, REMOTE_STATE_TIMEOUT_MS))),
           ]);
           const remote_build = { receiver: receiver.state, receiver_error: receiver.error, offloader: offloader.state, offloader_error: offloader.error };
           yield { event: 'initial_state', data: { devices, jobs: jobs.map(jobToJson), remote_build } };

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../client.js';
 import { act, socket, store } from '../session.js';
 import { useStore, type OffloaderSettings, type Pairing, type VersionPolicy } from '../state.js';
@@ -29,6 +29,16 @@ export function OffloaderSection() {
   const {
     offloader: { value: settings, error },
   } = useStore(store);
+  // The snapshot leaves out an identity not created yet (creating a key is not free for an idle host):
+  // showing this section is what asks for it, once.
+  const missingIdentity = settings !== undefined && !settings.identity;
+  useEffect(() => {
+    if (!missingIdentity) return;
+    socket.call<OffloaderSettings>('remote_build/get_offloader_settings').then(
+      (value) => store.set({ offloader: { value, error: undefined } }),
+      () => undefined,
+    );
+  }, [missingIdentity]);
 
   if (error && !settings) {
     return (

@@ -288,6 +288,12 @@ export interface OffloaderPairing {
 }
 
 export interface GetOffloaderSettingsRequest {
+  /**
+   * Answer without creating this host's identity when there is none yet (identity left unset):
+   * creating a key loads the X.509 toolkit for good, which a subscriber's snapshot must not cost an
+   * idle host. remote_build/get_offloader_settings creates it.
+   */
+  withoutCreatingIdentity: boolean;
 }
 
 export interface SetOffloaderSettingsRequest {
@@ -2707,11 +2713,14 @@ export const OffloaderPairing: MessageFns<OffloaderPairing> = {
 };
 
 function createBaseGetOffloaderSettingsRequest(): GetOffloaderSettingsRequest {
-  return {};
+  return { withoutCreatingIdentity: false };
 }
 
 export const GetOffloaderSettingsRequest: MessageFns<GetOffloaderSettingsRequest> = {
-  encode(_: GetOffloaderSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: GetOffloaderSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.withoutCreatingIdentity !== false) {
+      writer.uint32(8).bool(message.withoutCreatingIdentity);
+    }
     return writer;
   },
 
@@ -2728,6 +2737,14 @@ export const GetOffloaderSettingsRequest: MessageFns<GetOffloaderSettingsRequest
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.withoutCreatingIdentity = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
