@@ -38,6 +38,18 @@ async function api(host: KilnHost): Promise<GatewayClient> {
 /** The page updates asynchronously: poll for what it should come to show (vitest's default gives up after 1 s). */
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 20_000, interval: 50 });
 
+/** The offloader section's state, the connection and any notice or error shown: a readable line for a failure. */
+const offloaderState = (page: Page): Promise<string> =>
+  page
+    .evaluate(() => {
+      const text = (selector: string, attribute?: string) => {
+        const element = document.querySelector(selector);
+        return element ? (attribute ? element.getAttribute(attribute) : element.textContent) : 'none';
+      };
+      return `offloader ${text('[data-testid=offloader]', 'data-state')}; connection ${text('[data-testid=connection]', 'data-state')}; notice ${text('[data-testid=notice]')}; error ${text('[data-testid=offloader-error]')}`;
+    })
+    .catch((err: unknown) => `navigating (${String(err)})`);
+
 const lane = (page: Page, name: 'compile' | 'upload') => page.locator(`.lane[data-lane=${name}]`);
 
 /** A host that also runs a remote build receiver (gRPC on a free loopback port). */
@@ -565,7 +577,8 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
       await eventually(async () => (await offloaderSettings()).remote_builds_enabled).toBe(!initial.remote_builds_enabled);
       await eventually(() => settings.getByLabel('Send compiles to paired receivers').isChecked()).toBe(!initial.remote_builds_enabled);
       await offloaderPage.reload();
-      await offloader.waitFor();
+      // Polled with what the page shows, so a failure says why the section is not there.
+      await expect.poll(() => offloaderState(offloaderPage), { timeout: 45_000, interval: 100 }).toMatch(/^offloader present;/);
       expect(await settings.getByLabel('version match policy').inputValue()).toBe('exact');
       expect(await settings.getByLabel('Send compiles to paired receivers').isChecked()).toBe(!initial.remote_builds_enabled);
       expect(await settings.getByLabel('This host compiles too while the receivers are busy').isChecked()).toBe(!initial.include_local_in_pool);

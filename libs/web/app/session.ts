@@ -1,5 +1,5 @@
 import { ApiError, KilnSocket, type StreamHandle } from './client.js';
-import { Store } from './state.js';
+import { Store, type RemoteSideName } from './state.js';
 
 const TOKEN_KEY = 'kiln.token';
 
@@ -18,13 +18,20 @@ export const socket = new KilnSocket({
  * A remote-build event for a side that did not answer at the snapshot (it started since): read that
  * side once; the events after it keep it current.
  */
-store.onMissingRemote = (side) => {
+store.onMissingRemote = (side) => void readRemoteSide(side, 0);
+
+/** Read one remote-build side; a timeout (a busy host) is tried again a few times, with a pause. */
+async function readRemoteSide(side: RemoteSideName, attempt: number): Promise<void> {
   const command = side === 'receiver' ? 'remote_build/get_identity' : 'remote_build/get_offloader_settings';
-  socket.call<never>(command).then(
-    (value) => store.set({ [side]: { value, error: undefined } }),
-    () => undefined,
-  );
-};
+  try {
+    store.set({ [side]: { value: await socket.call<never>(command), error: undefined } });
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'timeout' && attempt < 3) {
+      await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)));
+      return readRemoteSide(side, attempt + 1);
+    }
+  }
+}
 
 /** After every (re)connect: log in again if we hold a token, then rebuild state from a fresh snapshot. */
 async function resync(): Promise<void> {

@@ -150,6 +150,10 @@ export class Store {
           receiver: { value: remote?.receiver ?? undefined, error: remote?.receiver_error ?? undefined },
           offloader: { value: remote?.offloader ?? undefined, error: remote?.offloader_error ?? undefined },
         });
+        // A side that is hosted but did not answer in time (a busy host) is read again; `unavailable`
+        // means it is not hosted here, and an event of it would bring it back.
+        if (remote?.receiver_error && remote.receiver_error.code !== 'unavailable') this.onMissingRemote('receiver');
+        if (remote?.offloader_error && remote.offloader_error.code !== 'unavailable') this.onMissingRemote('offloader');
         return;
       }
       case 'remote_build_pairing_window_changed':

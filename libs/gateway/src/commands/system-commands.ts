@@ -67,7 +67,7 @@ export const systemCommands: Record<string, CommandHandler> = {
 };
 
 /** A snapshot read must not hold initial_state back for long: a service that does not answer soon is reported, not waited for. */
-const REMOTE_STATE_TIMEOUT_MS = 3_000;
+const REMOTE_STATE_TIMEOUT_MS = 5_000;
 
 type ErrorJson = { code: string; message: string };
 
