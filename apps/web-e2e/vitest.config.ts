@@ -2,6 +2,5 @@ import { mergeConfig } from 'vitest/config';
 import shared from '../../vitest.shared.js';
 
 // Each browser test drives a whole flow (several hosts, a browser, many round trips) while other projects'
-// suites share the machine's two cores: the shared 30 s bound is a wall-clock threshold here, not a hang
-// guard. A failed flow runs once more (a feature that is broken fails both runs; vitest reports the retry).
-export default mergeConfig(shared, { test: { testTimeout: 120_000, hookTimeout: 60_000, retry: 1 } });
+// suites share the machine's two cores: the shared 30 s bound is a wall-clock threshold here, not a hang guard.
+export default mergeConfig(shared, { test: { testTimeout: 120_000, hookTimeout: 60_000 } });

@@ -303,6 +303,18 @@ describe.skipIf(browserMissing)('the web page in Chromium against kiln supervise
     }
   });
 
+  it('every reload shows the live connection and the state (a socket that opens before the page subscribes to its store is not missed)', async () => {
+    const host = await kiln({ devices: ['porch'], knobs: { default: {} } });
+    const page = await open(host);
+    // Before the fix, one of these reloads (assets cached, loopback) left "connecting" and an empty list on
+    // screen for good within 4 to 45 reloads, while the page's socket was open.
+    for (let reload = 0; reload < 60; reload++) {
+      await page.reload();
+      await page.locator('[data-testid=connection][data-state=open]').waitFor({ timeout: 10_000 });
+      await loggedInRows(page).filter({ hasText: 'porch.yaml' }).waitFor({ timeout: 10_000 });
+    }
+  });
+
   it('remote builds, receiver side: open the window, an offloader (kiln pair) shows up pending with its pin, approve it on the page, remove it, reject another, rotate the identity', async () => {
     const host = await kiln({ devices: [], knobs: { default: {} }, ...RECEIVER_HOST });
     const client = await api(host);

@@ -220,6 +220,13 @@ interface RemoteSnapshot {
 /** Re-render the calling component whenever the store changes. */
 export function useStore(store: Store): AppState {
   const [, bump] = useState(0);
-  useEffect(() => store.subscribe(() => bump((n) => n + 1)), [store]);
-  return store.state;
+  const rendered = store.state;
+  useEffect(() => {
+    const unsubscribe = store.subscribe(() => bump((n) => n + 1));
+    // Effects run after paint: a change in between (on a reload the socket can open, and the snapshot
+    // arrive, before this runs) would otherwise leave the first render on screen until the next change.
+    if (store.state !== rendered) bump((n) => n + 1);
+    return unsubscribe;
+  }, [store]);
+  return rendered;
 }
