@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ARTIFACT_CHUNK_BYTES, type FirmwareApi } from '@kiln/contracts';
+import { ARTIFACT_CHUNK_BYTES, type FirmwareApi, type firmwarePb } from '@kiln/contracts';
 import { toKilnError } from '@kiln/core';
 
 /** A download token lives this long: long enough for a browser to follow the link, short enough to be useless if it leaks. */
@@ -42,6 +42,17 @@ export class DownloadTokens {
   }
 }
 
+/** An artifact's bytes in bus-sized chunks through firmware/read_artifact, in order (each carries `totalSize`). */
+export async function* artifactChunks(firmware: FirmwareApi, configuration: string, file: string): AsyncGenerator<firmwarePb.ReadArtifactResponse> {
+  let offset = 0;
+  for (;;) {
+    const chunk = await firmware.readArtifact(configuration, file, offset, ARTIFACT_CHUNK_BYTES);
+    yield chunk;
+    offset += chunk.data.length;
+    if (chunk.eof || chunk.data.length === 0) return;
+  }
+}
+
 /** `GET /api/firmware/download?token=…`: streams the artifact in bus-sized chunks. */
 export async function serveDownload(req: IncomingMessage, res: ServerResponse, tokens: DownloadTokens, firmware: FirmwareApi): Promise<void> {
   const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
@@ -52,19 +63,17 @@ export async function serveDownload(req: IncomingMessage, res: ServerResponse, t
     return;
   }
   try {
-    let chunk = await firmware.readArtifact(grant.configuration, grant.file, 0, ARTIFACT_CHUNK_BYTES);
-    res.writeHead(200, {
-      'content-type': 'application/octet-stream',
-      'content-length': String(chunk.totalSize),
-      'content-disposition': `attachment; filename="${grant.configuration.replace(/\.ya?ml$/, '')}-${grant.file}"`,
-      'cache-control': 'no-store',
-    });
-    let offset = 0;
-    for (;;) {
-      offset += chunk.data.length;
+    for await (const chunk of artifactChunks(firmware, grant.configuration, grant.file)) {
+      // Headers once the first chunk names the size (a missing artifact is still a clean 404 before them).
+      if (!res.headersSent) {
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': String(chunk.totalSize),
+          'content-disposition': `attachment; filename="${grant.configuration.replace(/\.ya?ml$/, '')}-${grant.file}"`,
+          'cache-control': 'no-store',
+        });
+      }
       if (!res.write(chunk.data)) await new Promise((resolve) => res.once('drain', resolve));
-      if (chunk.eof || chunk.data.length === 0) break;
-      chunk = await firmware.readArtifact(grant.configuration, grant.file, offset, ARTIFACT_CHUNK_BYTES);
     }
     res.end();
   } catch (err) {

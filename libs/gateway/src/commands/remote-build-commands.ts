@@ -1,10 +1,8 @@
-import { callRpc, offloaderRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
-import { parseArgs, v } from './args.js';
-// For the builds sent to one receiver (the block at the end).
 import { createHash } from 'node:crypto';
-import { ARTIFACT_CHUNK_BYTES, firmwarePb, remoteJobRpc } from '@kiln/contracts';
+import { callRpc, firmwarePb, offloaderRpc, receiverRpc, remoteJobRpc, remotePb as pb } from '@kiln/contracts';
 import { KilnError } from '@kiln/core';
-import { arg } from './args.js';
+import { artifactChunks } from '../download.js';
+import { arg, parseArgs, v } from './args.js';
 import { jobToJson } from './job-json.js';
 import type { CommandHandler } from './types.js';
 
@@ -174,12 +172,11 @@ const remoteJobRef = v.strictObject({ pin_sha256: pin, job_id: arg.jobId });
 /** `data_b64` of each image, read in bus-sized chunks through firmware/read_artifact and checked against its SHA-256. */
 async function readImage(ctx: Parameters<CommandHandler>[0], jobId: string, configuration: string, image: firmwarePb.RemoteArtifactImage): Promise<string> {
   const chunks: Uint8Array[] = [];
-  let offset = 0;
-  for (;;) {
-    const chunk = await ctx.firmware.readArtifact(configuration, image.name, offset, ARTIFACT_CHUNK_BYTES);
+  let read = 0;
+  for await (const chunk of artifactChunks(ctx.firmware, configuration, image.name)) {
     chunks.push(chunk.data);
-    offset += chunk.data.length;
-    if (chunk.eof || chunk.data.length === 0 || offset > image.size) break;
+    read += chunk.data.length;
+    if (read > image.size) break;
   }
   const data = Buffer.concat(chunks);
   if (data.length !== image.size || createHash('sha256').update(data).digest('hex') !== image.sha256) {
