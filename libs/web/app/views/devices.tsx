@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { act, store } from '../session.js';
-import { isActive, useStore, type Device, type Job } from '../state.js';
+import { isActive, useStore, type Device, type Job, type Pairing } from '../state.js';
 import { jobHref, jobState, time } from './format.js';
 import { Lanes } from './lanes.js';
 
@@ -33,7 +33,7 @@ export function DevicesPage() {
             </thead>
             <tbody>
               {devices.map((d) => (
-                <DeviceRow key={d.configuration} device={d} jobs={jobs.filter((j) => j.configuration === d.configuration)} />
+                <DeviceRow key={d.configuration} device={d} jobs={jobs.filter((j) => j.configuration === d.configuration)} receivers={state.offloader.value?.pairings} />
               ))}
               {devices.length === 0 && (
                 <tr>
@@ -68,7 +68,7 @@ export function DevicesPage() {
   );
 }
 
-function DeviceRow({ device, jobs }: { device: Device; jobs: Job[] }) {
+function DeviceRow({ device, jobs, receivers }: { device: Device; jobs: Job[]; receivers: Pairing[] | undefined }) {
   const active = jobs.find((j) => j.status === 'running') ?? jobs.find(isActive);
   const lastBuild = jobs.find((j) => (j.type === 'compile' || j.type === 'install') && !isActive(j));
   const configuration = device.configuration;
@@ -104,7 +104,7 @@ function DeviceRow({ device, jobs }: { device: Device; jobs: Job[] }) {
         <button onClick={() => void act('firmware/install', { configuration, port: 'OTA' })}>Install</button>
         <button onClick={() => void act('firmware/compile', { configuration })}>Compile</button>
         <button onClick={() => void act('firmware/clean', { configuration })}>Clean</button>
-        <SendTo configuration={configuration} />
+        <SendTo configuration={configuration} receivers={receivers} />
       </td>
     </tr>
   );
@@ -126,52 +126,46 @@ function NewDevice() {
   );
 }
 
-/** A paired receiver, as remote_build/get_offloader_settings lists it (what the picker needs). */
-interface Receiver {
-  label: string;
-  hostname: string;
-  port: number;
-  pin_sha256: string;
-}
-
 /**
  * "Send to…": compile this device on one paired receiver (remote_build/submit_job), whatever the
- * automatic placement would do; the page then shows the job. The receivers are read when the picker
- * opens (the devices page does not poll the offloader settings).
+ * automatic placement would do; the page then shows the job. The receivers are this host's pairings
+ * as the store keeps them (initial_state, then remote_build_offloader_changed); without them (the
+ * snapshot could not read the offloader) opening the picker reads them once.
  */
-function SendTo({ configuration }: { configuration: string }) {
-  const [receivers, setReceivers] = useState<Receiver[] | undefined>(undefined);
-  const [pin, setPin] = useState('');
-  const openPicker = async () => {
-    const settings = await act<{ pairings: Receiver[] }>('remote_build/get_offloader_settings');
-    if (!settings) return;
-    setReceivers(settings.pairings);
-    setPin(settings.pairings[0]?.pin_sha256 ?? '');
+function SendTo({ configuration, receivers }: { configuration: string; receivers: Pairing[] | undefined }) {
+  const [picking, setPicking] = useState(false);
+  const [chosen, setChosen] = useState('');
+  const openPicker = () => {
+    if (!receivers) store.onMissingRemote('offloader');
+    setPicking(true);
   };
-  if (!receivers) return <button onClick={() => void openPicker()}>Send to…</button>;
-  if (receivers.length === 0) {
+  if (!picking) return <button onClick={openPicker}>Send to…</button>;
+  const available = receivers ?? [];
+  if (available.length === 0) {
     return (
       <span class="muted" data-testid="send-to">
-        no receiver paired <button onClick={() => setReceivers(undefined)}>Close</button>
+        no receiver paired <button onClick={() => setPicking(false)}>Close</button>
       </span>
     );
   }
+  // The first receiver until one is chosen (or when the chosen one was unpaired meanwhile).
+  const pin = available.some((r) => r.pin_sha256 === chosen) ? chosen : available[0]!.pin_sha256;
   const send = async () => {
     const job = await act<Job>('remote_build/submit_job', { pin_sha256: pin, configuration });
-    setReceivers(undefined);
+    setPicking(false);
     if (job) location.hash = jobHref(job);
   };
   return (
     <span data-testid="send-to">
-      <select aria-label={`receiver for ${configuration}`} value={pin} onChange={(e) => setPin(e.currentTarget.value)}>
-        {receivers.map((r) => (
+      <select aria-label={`receiver for ${configuration}`} value={pin} onChange={(e) => setChosen(e.currentTarget.value)}>
+        {available.map((r) => (
           <option key={r.pin_sha256} value={r.pin_sha256}>
             {r.label || `${r.hostname}:${r.port}`}
           </option>
         ))}
       </select>
       <button onClick={() => void send()}>Send compile</button>
-      <button onClick={() => setReceivers(undefined)}>Cancel</button>
+      <button onClick={() => setPicking(false)}>Cancel</button>
     </span>
   );
 }

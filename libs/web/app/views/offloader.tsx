@@ -33,11 +33,7 @@ export function OffloaderSection() {
   // showing this section is what asks for it, once.
   const missingIdentity = settings !== undefined && !settings.identity;
   useEffect(() => {
-    if (!missingIdentity) return;
-    socket.call<OffloaderSettings>('remote_build/get_offloader_settings').then(
-      (value) => store.set({ offloader: { value, error: undefined } }),
-      () => undefined,
-    );
+    if (missingIdentity) store.onMissingRemote('offloader');
   }, [missingIdentity]);
 
   if (error && !settings) {
