@@ -188,17 +188,22 @@ class GrpcReceiverPool implements ReceiverPool {
     };
     this.entries.set(pairing.dashboardId, entry);
     void this.watch(entry);
-    const firstAttemptOver = setTimeout(() => this.attempted(entry), FIRST_ATTEMPT_MAX_MS);
+    const firstAttemptOver = setTimeout(() => {
+      if (this.attempted(entry)) this.listener();
+    }, FIRST_ATTEMPT_MAX_MS);
     firstAttemptOver.unref();
     entry.watch.signal.addEventListener('abort', () => clearTimeout(firstAttemptOver), { once: true });
   }
 
-  /** The first attempt is over: compiles waiting in settled() and jobs sent to this receiver stop waiting for it. */
-  private attempted(entry: Entry): void {
-    if (entry.attempted) return;
+  /**
+   * The first attempt is over: compiles waiting in settled() stop waiting for it (and jobs sent to this
+   * receiver, once the caller tells the listener). True when this call ended it.
+   */
+  private attempted(entry: Entry): boolean {
+    if (entry.attempted) return false;
     entry.attempted = true;
     this.wakeSettled();
-    this.listener();
+    return true;
   }
 
   private drop(id: string): void {
@@ -221,6 +226,7 @@ class GrpcReceiverPool implements ReceiverPool {
           entry.status = status;
           entry.reportedAtMs = this.options.clock.now();
           backoff = RECONNECT_MIN_MS;
+          // The first status is always a change (the listener hears of the attempt through it).
           this.attempted(entry);
           if (changed) this.listener();
         }
@@ -231,8 +237,9 @@ class GrpcReceiverPool implements ReceiverPool {
         entry.connected = false;
         this.options.logger.warn({ receiver: labelOf(entry.pairing) }, 'receiver disconnected');
         this.listener();
+      } else if (this.attempted(entry)) {
+        this.listener();
       }
-      this.attempted(entry);
       if (entry.watch.signal.aborted) return;
       await delay(backoff, entry.watch.signal).catch(() => undefined);
       backoff = Math.min(RECONNECT_MAX_MS, backoff * 2);
