@@ -137,20 +137,10 @@ async function globalSubstitutions(yaml: YamlFiles, configuration: string): Prom
   const seen = new Set<string>();
   /** `levels`: the `vars:` of the `!include`s that led to `config`, outermost first. */
   const gather = async (config: YAMLMap, file: string, levels: VarsLevel[]): Promise<void> => {
-    let subs: unknown = config.get('substitutions', true);
-    let subsFile = file;
-    if (isScalar(subs) && subs.tag === '!include' && typeof subs.value === 'string' && !subs.value.includes('$')) {
-      subsFile = inside(posix.dirname(file), subs.value, configuration, subs.value);
-      subs = (await yaml.doc(subsFile)).contents;
-    }
+    // `substitutions: !include subs.yaml`, `packages: !include packages.yaml`: the map (or list) is that file.
+    const { node: subs, file: subsFile } = await includedValue(config.get('substitutions', true), file, yaml, configuration);
     for (const [key, value] of substitutionEntries(subs, yaml.text(subsFile))) if (!merged.has(key)) merged.set(key, value);
-    let packages: unknown = config.get('packages', true);
-    let packagesFile = file;
-    // `packages: !include packages.yaml`: the map (or list) of packages is that file.
-    if (isScalar(packages) && packages.tag === '!include' && typeof packages.value === 'string' && !packages.value.includes('$')) {
-      packagesFile = inside(posix.dirname(file), packages.value, configuration, packages.value);
-      packages = (await yaml.doc(packagesFile)).contents;
-    }
+    const { node: packages, file: packagesFile } = await includedValue(config.get('packages', true), file, yaml, configuration);
     const items = isMap(packages) ? packages.items.map((p) => p.value) : isSeq(packages) ? packages.items : [];
     for (const item of [...items].reverse()) {
       if (isMap(item) && !item.tag) {
@@ -178,6 +168,13 @@ async function globalSubstitutions(yaml: YamlFiles, configuration: string): Prom
 }
 
 type VarsLevel = (readonly [string, SubstitutionValue])[];
+
+/** A value written as `!include file.yaml` (no substitution in the path): that file's contents, and its name; any other value as is. */
+async function includedValue(node: unknown, file: string, yaml: YamlFiles, configuration: string): Promise<{ node: unknown; file: string }> {
+  if (!isScalar(node) || node.tag !== '!include' || typeof node.value !== 'string' || node.value.includes('$')) return { node, file };
+  const included = inside(posix.dirname(file), node.value, configuration, node.value);
+  return { node: (await yaml.doc(included)).contents, file: included };
+}
 
 /** The device YAML and its includes, read and parsed once. */
 class YamlFiles {
