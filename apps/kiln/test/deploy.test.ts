@@ -120,7 +120,56 @@ describe('deploy/compose', () => {
     expect(worker.volumes).toEqual(compose.services.kiln!.volumes);
     expect(worker.mem_limit).toBe('1536m');
     expect(worker.image).toBe(compose.services.kiln!.image);
-    expect(readFileSync(join(context, build!.dockerfile), 'utf8')).toMatch(/ENTRYPOINT \["\/opt\/kiln\/apps\/kiln\/bin\/kiln"\]/);
+    expect(readFileSync(join(context, build!.dockerfile), 'utf8')).toMatch(/ENTRYPOINT \["\/usr\/bin\/tini", "--", "\/opt\/kiln\/apps\/kiln\/bin\/kiln"\]/);
+  });
+});
+
+/**
+ * A unit's ExecStart as systemd runs it: `$VAR` (its Environment= value, split into words; empty → no word),
+ * `${VAR}` (one word), and the specifiers %H (host name, here one with dots, as most are) and %%.
+ */
+function expandExecStart(file: string, hostName: string): { argv: string[]; env: Record<string, string> } {
+  const service = readUnit(file).Service!;
+  const env = new Map<string, string>();
+  for (const assignment of service.Environment ?? []) {
+    const eq = assignment.indexOf('=');
+    env.set(assignment.slice(0, eq), assignment.slice(eq + 1));
+  }
+  const words: string[] = [];
+  for (const word of service.ExecStart![0]!.replace(/%(.)/g, (_, c: string) => (c === 'H' ? hostName : c === '%' ? '%' : `%${c}`)).split(/\s+/)) {
+    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
+    if (whole) words.push(...(env.get(whole[1]!) ?? '').split(/\s+/).filter((w) => w !== ''));
+    else words.push(word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env.get(name) ?? ''));
+  }
+  return { argv: words, env: Object.fromEntries(env) };
+}
+
+describe('deploy/systemd command lines', () => {
+  it('every unit starts with its ExecStart and Environment= as systemd expands them, on a host name with dots', async ({ skip }) => {
+    const bus = await connectNatsBus({ servers: NATS_URL, timeoutMs: 2_000 }).catch((err: unknown) => {
+      if (process.env.CI === 'true') throw err;
+      return undefined;
+    });
+    if (!bus) return skip('NATS is not running');
+    await bus.close();
+    const prefix = `t${process.pid}u${Math.random().toString(36).slice(2, 8)}`;
+    for (const file of units) {
+      // systemd hands Environment= to the process too: Kiln reads its KILN_* variables.
+      const { argv, env } = expandExecStart(file, 'build-box.home.arpa');
+      const [binary, ...args] = argv;
+      expect(binary).toBe('/opt/kiln/apps/kiln/bin/kiln');
+      // Only what cannot work here is overridden (paths, ports, the toolchain); every flag of the unit stays.
+      const configured = args.map((a) => (a === '/etc/kiln/kiln.json' ? join(ROOT, 'deploy/systemd/kiln.json') : a));
+      const overrides = ['--config-dir', join(host.dataDir, 'config'), '--nats', NATS_URL, '--set', `natsPrefix=${prefix}`, '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0', '--set', 'receiver.grpcListen=127.0.0.1:0', '--set', `firmware.toolchain=${SIM_BIN}`];
+      const kiln = host.start([...configured, ...overrides], env);
+      if (configured[0] === 'worker') {
+        for (let i = 0; i < 200 && !kiln.output().includes('compile worker ready') && kiln.child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+        expect({ file, ready: kiln.output().includes('compile worker ready') }, kiln.output()).toEqual({ file, ready: true });
+      } else {
+        await expect(kiln.healthUrl().then(() => 'ready', (err: Error) => err.message), file).resolves.toBe('ready');
+      }
+      expect({ file, exit: (await kiln.stop()).code }).toEqual({ file, exit: 0 });
+    }
   });
 });
 

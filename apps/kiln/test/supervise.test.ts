@@ -100,6 +100,41 @@ describe('bad input on the command line', () => {
   });
 });
 
+describe('help', () => {
+  const commands: Array<[string, RegExp]> = [
+    ['supervise', /kiln supervise \[--services a,b\]/],
+    ['serve', /kiln serve <service> --nats URL/],
+    ['worker', /kiln worker compile --nats URL/],
+    ['status', /kiln status \[--data-dir D/],
+    ['control', /kiln control <service> <stop\|start\|restart>/],
+    ['catalog', /kiln catalog import --from/],
+    ['receiver', /kiln receiver <identity\|open/],
+    ['pair', /kiln pair <host:port>/],
+  ];
+  it.each(commands)('kiln %s --help prints that command\'s usage and exits 0, starting nothing', async (command, usage) => {
+    const { dir, cleanup: done } = await tempDataDir();
+    try {
+      for (const flag of ['--help', '-h']) {
+        const result = await runKiln([command, flag, '--data-dir', dir], { HOME: dir });
+        expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+        expect(result.stdout).toMatch(usage);
+        // Only its own usage: another command's line is not there.
+        expect(result.stdout.match(/^ {2}kiln /gm)!.length).toBeLessThanOrEqual(2);
+      }
+      expect(existsSync(join(dir, 'run'))).toBe(false);
+    } finally {
+      await done();
+    }
+  });
+
+  it('kiln help <command> prints that command\'s usage; kiln --help prints every command', async () => {
+    expect((await runKiln(['help', 'pair'])).stdout).toMatch(/^usage:\n {2}kiln pair/);
+    const all = await runKiln(['--help']);
+    expect(all.code).toBe(0);
+    for (const [, usage] of commands) expect(all.stdout).toMatch(usage);
+  });
+});
+
 describe('kiln serve over NATS', () => {
   it('runs the log store alone and serves it on the NATS bus', async ({ skip }) => {
     const prefix = `t${process.pid}x${Date.now()}`;

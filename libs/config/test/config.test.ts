@@ -48,6 +48,15 @@ describe('config precedence', () => {
     expect(envToPath('PATH')).toBeUndefined();
     expect(pathToEnv('logstore.grpcListen')).toBe('KILN_LOGSTORE__GRPC_LISTEN');
   });
+
+  it('a launcher variable (KILN_SUPERVISE_ARGS, empty or set, as the systemd unit sets it) is not read as a setting', async () => {
+    expect(envToPath('KILN_SUPERVISE_ARGS')).toBeUndefined();
+    expect(envToPath('KILN_WORKER_ARGS')).toBeUndefined();
+    for (const value of ['', '--services logstore,gateway']) {
+      const config = await loadConfig({ env: { HOME: '/h', KILN_SUPERVISE_ARGS: value, KILN_LOG_LEVEL: 'warn' }, cwd: '/srv', flags: [] });
+      expect(config.core.logLevel).toBe('warn');
+    }
+  });
 });
 
 describe('bad values name the setting, the value and where it came from', () => {
