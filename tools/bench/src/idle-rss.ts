@@ -1,16 +1,33 @@
-// Idle memory of `kiln supervise` (compiled JS, every service) next to a bare node process, in one run.
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+// Idle memory of `kiln supervise` (compiled JS, every service) next to a bare node process, on each Node
+// release Kiln is tested on (tools/node/versions.env: the official binaries, fetched once), in one run.
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mb, settledMemory, table, waitReady } from './proc.js';
+import { promisify } from 'node:util';
+import { mb, settledMemory, table, waitReady, type Memory } from './proc.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const kiln = join(root, 'apps/kiln/bin/kiln');
+/** Real upstream catalog data (../shared beside the checkout): the idle state a NAS user runs. */
+const UPSTREAM_CATALOG = join(root, '../shared/data/esphome-catalog/definitions');
 
-async function measureBareNode(): Promise<{ rssKb: number; pssKb: number }> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+/** The Node releases to measure: `BENCH_NODES=primary,22.23.5` or the pinned three, oldest first. */
+const NODES = (process.env.BENCH_NODES ?? 'previous,secondary,primary').split(',');
+
+/** The bin dir of a pinned Node release (fetched from the npm registry on first use). */
+function nodeBin(which: string): string {
+  return execFileSync(join(root, 'tools/node/node-release'), [which], { encoding: 'utf8' }).trim();
+}
+
+function withNode(bin: string): NodeJS.ProcessEnv {
+  // apps/kiln/bin/kiln runs the first `node` on PATH.
+  return { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`, KILN_LOG_LEVEL: 'warn' };
+}
+
+async function measureBareNode(bin: string): Promise<Memory> {
+  const child = spawn(join(bin, 'node'), ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   try {
     return (await settledMemory([child.pid!]))[0]!;
   } finally {
@@ -18,11 +35,12 @@ async function measureBareNode(): Promise<{ rssKb: number; pssKb: number }> {
   }
 }
 
-async function measureSupervise(extraArgs: string[]): Promise<{ rssKb: number; pssKb: number }> {
+async function measureSupervise(bin: string, catalogDataDir: string | undefined, extraArgs: string[] = []): Promise<Memory> {
   const dataDir = await mkdtemp(join(tmpdir(), 'kiln-bench-idle-'));
+  if (catalogDataDir) await cp(join(catalogDataDir, 'catalog'), join(dataDir, 'catalog'), { recursive: true });
   const child = spawn(kiln, ['supervise', '--data-dir', dataDir, '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, KILN_LOG_LEVEL: 'warn' },
+    env: withNode(bin),
   });
   try {
     await waitReady(dataDir, 'supervise', child);
@@ -34,22 +52,47 @@ async function measureSupervise(extraArgs: string[]): Promise<{ rssKb: number; p
   }
 }
 
-export async function idleRss(): Promise<{ superviseRssKb: number; bareRssKb: number }> {
-  const bare = await measureBareNode();
-  const supervise = await measureSupervise([]);
-  const withGrpc = await measureSupervise(['--set', 'logstore.grpcListen=127.0.0.1:0']);
-  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-  console.log('idle memory: kiln supervise (every service, compiled JS) vs bare node, median of 5 samples');
-  console.log(
-    table([
-      ['process', 'RSS', 'PSS', 'RSS vs bare'],
-      ['bare node (setInterval)', mb(bare.rssKb), mb(bare.pssKb), '1.00x'],
-      ['kiln supervise (embedded default)', mb(supervise.rssKb), mb(supervise.pssKb), ratio(supervise.rssKb, bare.rssKb)],
-      ['kiln supervise + log store gRPC', mb(withGrpc.rssKb), mb(withGrpc.pssKb), ratio(withGrpc.rssKb, bare.rssKb)],
-    ]),
-  );
-  console.log(`kiln supervise above bare node: ${mb(supervise.rssKb - bare.rssKb)} RSS (${mb(withGrpc.rssKb - bare.rssKb)} with gRPC on)`);
-  return { superviseRssKb: supervise.rssKb, bareRssKb: bare.rssKb };
+interface NodeFigures {
+  version: string;
+  bare: Memory;
+  supervise: Memory;
+  catalog: Memory;
+  grpc: Memory;
+}
+
+export async function idleRss(): Promise<NodeFigures[]> {
+  // The catalog is imported once (with the Node running this script) and copied into each measured data dir.
+  const catalogDataDir = await mkdtemp(join(tmpdir(), 'kiln-bench-catalog-'));
+  const figures: NodeFigures[] = [];
+  try {
+    await promisify(execFile)(kiln, ['catalog', 'import', '--from', UPSTREAM_CATALOG, '--data-dir', catalogDataDir]);
+    for (const which of NODES) {
+      const bin = nodeBin(which);
+      const version = execFileSync(join(bin, 'node'), ['--version'], { encoding: 'utf8' }).trim();
+      console.error(`measuring on node ${version}…`);
+      figures.push({
+        version,
+        bare: await measureBareNode(bin),
+        supervise: await measureSupervise(bin, undefined),
+        catalog: await measureSupervise(bin, catalogDataDir),
+        grpc: await measureSupervise(bin, catalogDataDir, ['--set', 'logstore.grpcListen=127.0.0.1:0']),
+      });
+    }
+  } finally {
+    await rm(catalogDataDir, { recursive: true, force: true });
+  }
+  const ratio = (a: Memory, b: Memory) => `${(a.rssKb / b.rssKb).toFixed(2)}x`;
+  console.log('idle memory: kiln supervise (every service, compiled JS) vs bare node on the same Node release, median of 5 samples');
+  const rows = [['node', 'process', 'RSS', 'PSS', 'RSS vs bare', 'above bare']];
+  for (const f of figures) {
+    const row = (name: string, m: Memory) => [f.version, name, mb(m.rssKb), mb(m.pssKb), ratio(m, f.bare), mb(m.rssKb - f.bare.rssKb)];
+    rows.push(row('bare node (setInterval)', f.bare));
+    rows.push(row('kiln supervise, shipped catalog', f.supervise));
+    rows.push(row('kiln supervise, full upstream catalog', f.catalog));
+    rows.push(row('  + log store gRPC on', f.grpc));
+  }
+  console.log(table(rows));
+  return figures;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await idleRss();
