@@ -55,6 +55,15 @@ describe('deploy/systemd', () => {
     }
   });
 
+  it('every unit is sandboxed: systemd-analyze security rates its exposure 3.0 or lower', async ({ skip }) => {
+    if (!tool('systemd-analyze', ['--version'])) return skip('systemd-analyze is not installed');
+    for (const file of units) {
+      const result = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', join(SYSTEMD, file)], { encoding: 'utf8' });
+      const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(result.stdout)?.[1] ?? NaN);
+      expect({ file, exposure: exposure <= 3.0 ? 'at most 3.0' : exposure }).toEqual({ file, exposure: 'at most 3.0' });
+    }
+  });
+
   it('one unit per service kiln supervise hosts, exclusive with kiln-supervise; every unit notifies readiness and has a watchdog', () => {
     const perService = serviceNames.map((svc) => `kiln-${svc}.service`);
     expect(units.sort()).toEqual([...perService, 'kiln-supervise.service', 'kiln-worker-compile.service', 'kiln-receiver.service'].sort());
