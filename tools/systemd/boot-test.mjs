@@ -25,7 +25,7 @@ const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8'
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The root filesystem (built once, cached) and a throwaway overlay of it for this boot.
-const root = run(join(checkout, 'tools/systemd/build-root'), [], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+const root = run(join(checkout, 'tools/build-root'), ['systemd'], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
 const nodeBin = run(join(checkout, 'tools/node/node-release'), ['primary']);
 const scratch = mkdtempSync(join(tmpdir(), 'kiln-boot-'));
 const merged = join(scratch, 'merged');
