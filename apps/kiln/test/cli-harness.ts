@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,4 +108,23 @@ export function kilnPerTest(after?: (dataDir: string) => void): KilnTestHost {
       return r;
     },
   };
+}
+
+/**
+ * A simulator left stuck by a host that exits hard outlives it (tests about that want exactly this);
+ * reap it afterwards by a marker in its command line (the test's temp dir): its group, then itself.
+ */
+export function killStrays(marker: string): void {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) process.kill(-Number(pid), 'SIGKILL');
+    } catch {
+      // gone, or not a group leader
+    }
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
 }

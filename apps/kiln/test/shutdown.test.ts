@@ -1,28 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { GatewayClient } from '@kiln/gateway';
 import { describe, expect, it } from 'vitest';
-import { EPHEMERAL, kilnPerTest, records, runKiln, type Running } from './cli-harness.js';
+import { EPHEMERAL, killStrays, kilnPerTest, records, runKiln, type Running } from './cli-harness.js';
 
 const host = kilnPerTest(killStrays);
-
-/** The stuck simulator outlives a host that exits hard (that is the point); reap it by its temp dir. */
-function killStrays(marker: string): void {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) process.kill(-Number(pid), 'SIGKILL');
-    } catch {
-      // gone, or not a group leader
-    }
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-}
 
 /** A host whose firmware service is slow to stop: its job's toolchain ignores SIGTERM for 30 s. */
 async function hostWithStuckJob(extra: string[]): Promise<Running> {

@@ -12,10 +12,11 @@ import { MAX_OUTPUT_LINES_RETAINED, trimNotice } from './output/index.js';
 import { resolveBuildPaths } from '@kiln/toolchain';
 import { JobStore } from './persistence/job-store.js';
 import type { FirmwareSettings } from './settings.js';
-import type { Toolchain } from '@kiln/toolchain';
+import type { RunningGroups, Toolchain } from '@kiln/toolchain';
 import type { JobExecutor, PinnedState } from './executors/executor.js';
 import { remoteJobArtifacts } from './remote-artifacts.js';
 import { LocalExecutor } from './executors/local-executor.js';
+import { firmwareRunningGroups } from './persistence/running-groups.js';
 
 export interface FirmwareCoreDeps {
   dataDir: string;
@@ -53,13 +54,16 @@ export class FirmwareCore implements FirmwareApi {
   private readonly notices = new Map<string, string>();
   /** Jobs already re-run once after their executor lost them: a second loss fails them. */
   private readonly lostOnce = new Set<string>();
+  /** The process group of every toolchain process running here, reaped by `restore` after a crash. */
+  private readonly groups: RunningGroups;
   private stopped = false;
 
   constructor(private readonly deps: FirmwareCoreDeps) {
+    this.groups = firmwareRunningGroups(deps.dataDir);
     this.executors = {
-      [LaneName.LANE_NAME_COMPILE]: deps.compileExecutor ?? new LocalExecutor(deps.toolchain, deps.configDir, 1),
+      [LaneName.LANE_NAME_COMPILE]: deps.compileExecutor ?? new LocalExecutor(deps.toolchain, deps.configDir, 1, this.groups),
       // Flashing always happens here: the device is reachable from this host.
-      [LaneName.LANE_NAME_UPLOAD]: new LocalExecutor(deps.toolchain, deps.configDir, deps.settings.uploadSlots),
+      [LaneName.LANE_NAME_UPLOAD]: new LocalExecutor(deps.toolchain, deps.configDir, deps.settings.uploadSlots, this.groups),
     };
     const capacityOf = (lane: keyof typeof this.executors) => () => this.executors[lane].capacity;
     this.lanes = {
@@ -245,18 +249,21 @@ export class FirmwareCore implements FirmwareApi {
   // ---- lifecycle -----------------------------------------------------------------------------
 
   /**
-   * Load the history and resume: queued jobs go back on their lanes, a job that was running runs
-   * again (with a notice in its log), held uploads stay held, and dependents whose prerequisite is
-   * gone or did not complete are cancelled (and logged).
+   * Load the history and resume. First, toolchain processes a killed predecessor left running are
+   * stopped (SIGTERM, SIGKILL after `killGraceMs`), so none runs beside the jobs that start now. Then
+   * queued jobs go back on their lanes, a job that was running runs again (with a notice in its log),
+   * held uploads stay held, and dependents whose prerequisite is gone or did not complete are
+   * cancelled (and logged).
    */
   async restore(): Promise<void> {
+    const reaped = await this.reapLeftovers();
     const loaded = (await this.store.load()).sort((a, b) => a.createdAtMs - b.createdAtMs);
     for (const job of loaded) this.jobs.set(job.id, job);
     for (const job of loaded) {
       if (job.status === JobStatus.JOB_STATUS_RUNNING) {
         job.status = JobStatus.JOB_STATUS_QUEUED;
         job.progress = 0;
-        this.notices.set(job.id, RESTART_NOTICE);
+        this.notices.set(job.id, reaped.has(job.id) ? REAPED_NOTICE : RESTART_NOTICE);
       }
     }
     for (const job of loaded) {
@@ -284,6 +291,23 @@ export class FirmwareCore implements FirmwareApi {
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  /** Stop the recorded process groups a previous process left running; returns their job ids. */
+  private async reapLeftovers(): Promise<Set<string>> {
+    const stopped = new Set<string>();
+    for (const report of await this.groups.reap(this.deps.settings.killGraceMs)) {
+      const where = { jobId: report.id, pgid: report.record?.pgid };
+      if (report.outcome === 'killed') {
+        stopped.add(report.id);
+        this.deps.logger.warn(where, 'stopped a toolchain process left running by a previous kiln process');
+      } else if (report.outcome === 'survived') {
+        this.deps.logger.error(where, 'a toolchain process left running by a previous kiln process survived SIGKILL');
+      } else if (report.outcome === 'error') {
+        this.deps.logger.warn({ ...where, err: report.error }, 'a running-process record could not be reaped; ignored');
+      }
+    }
+    return stopped;
+  }
 
   private newJob(configuration: string, type: pb.JobType, extra: Partial<Job> = {}): Job {
     return {
@@ -451,8 +475,9 @@ export class FirmwareCore implements FirmwareApi {
   }
 
   /**
-   * The process starts at once; its `running` state is persisted before `started` is announced
-   * (and before any of its output or progress is), but the spawn does not wait for the disk.
+   * The process starts at once; `started` is announced (before any of its output or progress is)
+   * once its `running` state is persisted and the executor has it (a local process: its process
+   * group recorded for reaping after a crash), but the spawn does not wait for the disk.
    */
   private start(job: Job, lane: Lane): void {
     lane.running.add(job.id);
@@ -462,15 +487,15 @@ export class FirmwareCore implements FirmwareApi {
     const notice = this.notices.get(job.id);
     this.notices.delete(job.id);
     let isAnnounced = false;
-    const announced = this.store.save().then(() => {
+    const executor = this.executors[laneOf(job)];
+    const run = new JobRun(job, { ...this.deps, executor, outputBatchMs: this.deps.settings.outputBatchMs }, notice);
+    const announced = Promise.all([this.store.save(), run.placed]).then(() => {
       isAnnounced = true;
       this.publish('started', encode(pb.JobStarted, { job }));
     });
-    const executor = this.executors[laneOf(job)];
-    const run = new JobRun(job, { ...this.deps, executor, outputBatchMs: this.deps.settings.outputBatchMs }, notice, announced);
     this.runs.set(job.id, run);
     void (async () => {
-      const outcome = await run.run((progress) => {
+      const outcome = await run.run(announced, (progress) => {
         job.progress = progress;
         if (isAnnounced) publishProgress(this.deps.bus, job);
       });
@@ -565,6 +590,7 @@ export class FirmwareCore implements FirmwareApi {
 
 const SUPERSEDED = 'superseded by a newer job for this configuration';
 const RESTART_NOTICE = '... [kiln restarted while this job was running; running it again]';
+const REAPED_NOTICE = '... [kiln restarted while this job was running; its leftover process was stopped; running it again]';
 const LOST_NOTICE = '... [running the job again (once) after its executor lost it]';
 
 /** esphome's device-name rule (names become host names). */

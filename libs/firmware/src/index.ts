@@ -4,6 +4,7 @@ export { FirmwareCore, type FirmwareCoreDeps } from './firmware-core.js';
 export { JobOutput, trimNotice, MAX_OUTPUT_LINES_RETAINED, MAX_OUTPUT_LINES_INFLIGHT } from './output/index.js';
 export type { ExecutorExit, ExecutorProcess, ExecutorRequest, JobExecutor, PinnedState } from './executors/executor.js';
 export { LocalExecutor } from './executors/local-executor.js';
+export { firmwareRunningGroups } from './persistence/running-groups.js';
 export { WorkerPoolExecutor, type WorkerPoolOptions } from './executors/worker-pool.js';
 export { createCompileWorkerService, COMPILE_WORKER_SERVICE } from './worker/compile-worker.js';
 export { OffloadExecutor, type EligibleReceiver, type OffloadExecutorOptions, type PairedReceiver, type ReceiverPool } from './executors/offload-executor.js';

@@ -6,6 +6,7 @@ import { firmwareSettingsSchema } from './settings.js';
 import { Toolchain } from '@kiln/toolchain';
 import { WorkerPoolExecutor } from './executors/worker-pool.js';
 import { LocalExecutor } from './executors/local-executor.js';
+import { firmwareRunningGroups } from './persistence/running-groups.js';
 import { OffloadExecutor } from './executors/offload-executor.js';
 import { Offloader } from './offloader/offloader.js';
 import { OffloaderSettingsStore } from './offloader/settings-store.js';
@@ -25,7 +26,7 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
   const base =
     settings.compileExecutor === 'workers'
       ? new WorkerPoolExecutor({ bus: deps.bus, logger: deps.logger, clock: systemClock, timeoutMs: settings.workerTimeoutMs })
-      : new LocalExecutor(toolchain, deps.config.core.configDir, 1);
+      : new LocalExecutor(toolchain, deps.config.core.configDir, 1, firmwareRunningGroups(deps.config.core.dataDir));
   // Paired receivers join the compile lane through this executor (see Offloader); without any it is `base`.
   const offloaderDir = join(deps.config.core.dataDir, 'offloader');
   const offloaderSettings = new OffloaderSettingsStore(offloaderDir);

@@ -9,9 +9,9 @@ import { deferred, systemClock, type Deferred } from '@kiln/core';
 import { createRootLogger } from '@kiln/logging';
 import { createLogStoreService, type LogStoreService } from '@kiln/logstore';
 import { SIM_BIN } from '@kiln/esphome-sim';
-import { createCompileWorkerService, FirmwareCore, firmwareSettingsSchema, WorkerPoolExecutor, type FirmwareSettings, type JobExecutor } from '../src/index.js';
+import { createCompileWorkerService, FirmwareCore, firmwareRunningGroups, firmwareSettingsSchema, WorkerPoolExecutor, type FirmwareSettings, type JobExecutor } from '../src/index.js';
 import type { KilnService } from '@kiln/contracts';
-import { Toolchain, type ToolchainAction, type ToolchainProcess } from '@kiln/toolchain';
+import { Toolchain, type RunningGroups, type ToolchainAction, type ToolchainProcess } from '@kiln/toolchain';
 
 export type Knobs = Record<string, unknown>;
 
@@ -72,8 +72,8 @@ export interface HarnessOptions {
   root?: string;
   /** Run the compile lane on compile workers over the harness's bus (firmware.compileExecutor=workers). */
   workers?: boolean;
-  /** The compile lane's executor (kept across restarts), given the harness's toolchain and config dir. */
-  compileExecutor?: (toolchain: Toolchain, configDir: string) => JobExecutor;
+  /** The compile lane's executor (kept across restarts), given the harness's toolchain, config dir and running-process records. */
+  compileExecutor?: (toolchain: Toolchain, configDir: string, groups: RunningGroups) => JobExecutor;
 }
 
 export async function harness(options: HarnessOptions = {}): Promise<Harness> {
@@ -113,7 +113,7 @@ export async function harness(options: HarnessOptions = {}): Promise<Harness> {
       }
     }
   });
-  const pool = options.workers ? new WorkerPoolExecutor({ bus, logger, clock: systemClock, timeoutMs: settings.workerTimeoutMs }) : options.compileExecutor?.(toolchain, configDir);
+  const pool = options.workers ? new WorkerPoolExecutor({ bus, logger, clock: systemClock, timeoutMs: settings.workerTimeoutMs }) : options.compileExecutor?.(toolchain, configDir, firmwareRunningGroups(dataDir));
   await pool?.start();
   const workers: KilnService[] = [];
   const make = () => new FirmwareCore({ dataDir, configDir, settings, toolchain, logs, bus, logger, clock: systemClock, ...(pool ? { compileExecutor: pool } : {}) });

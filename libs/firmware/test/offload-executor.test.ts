@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { deferred, KilnError, systemClock } from '@kiln/core';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { createRootLogger } from '@kiln/logging';
-import { Toolchain } from '@kiln/toolchain';
+import { RunningGroups, Toolchain } from '@kiln/toolchain';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_OFFLOADER_SETTINGS, LocalExecutor, OffloadExecutor, type EligibleReceiver, type ExecutorExit, type ExecutorProcess, type OffloaderSettings } from '../src/index.js';
 import { JobType } from '../src/jobs/job.js';
@@ -38,7 +38,7 @@ beforeEach(async () => {
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
 async function executor(pool: ScriptedPool | undefined, maxRemoteRetries = 2): Promise<OffloadExecutor> {
-  const base = new LocalExecutor(new Toolchain({ command: [SIM_BIN] }), dir, 1);
+  const base = new LocalExecutor(new Toolchain({ command: [SIM_BIN] }), dir, 1, new RunningGroups(join(dir, 'running')));
   const logger = await createRootLogger({ level: 'silent', pretty: false });
   const ex = new OffloadExecutor({ base, settings: () => settings, maxRemoteRetries, logger, clock: systemClock });
   if (pool) ex.attachPool(pool);

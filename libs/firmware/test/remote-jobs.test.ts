@@ -64,8 +64,8 @@ afterEach(() => {
 function offloader(): Promise<Harness> {
   return start({
     devices: ['dev-a', 'dev-b', 'dev-c'],
-    compileExecutor: (toolchain, configDir) => {
-      const executor = new OffloadExecutor({ base: new LocalExecutor(toolchain, configDir, 1), settings: () => settings, maxRemoteRetries: 2, logger, clock: systemClock });
+    compileExecutor: (toolchain, configDir, groups) => {
+      const executor = new OffloadExecutor({ base: new LocalExecutor(toolchain, configDir, 1, groups), settings: () => settings, maxRemoteRetries: 2, logger, clock: systemClock });
       executor.attachPool(pool);
       return executor;
     },

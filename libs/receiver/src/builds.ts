@@ -4,10 +4,9 @@ import { basename } from 'node:path';
 import { remotePb as pb } from '@kiln/contracts';
 import { assertConfigurationName, KilnError, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
-import { builtFirmwareDir, parseProgress, resolveBuildPaths, type BuildPaths, type Toolchain, type ToolchainProcess } from '@kiln/toolchain';
+import { builtFirmwareDir, parseProgress, resolveBuildPaths, type BuildPaths, type RunningGroups, type Toolchain, type ToolchainProcess } from '@kiln/toolchain';
 import { walkBundle, type BundleLimits } from '@kiln/remote-identity';
 import type { BundleStore } from './bundle-store.js';
-import type { RunningMarkers } from './orphans.js';
 
 /** Output lines kept per build for followers that join late; older ones are counted, not kept. */
 const KEPT_OUTPUT_LINES = 4000;
@@ -82,7 +81,8 @@ export interface BuildsDeps {
   limits: BundleLimits;
   slots: number;
   keepFinished: number;
-  markers: RunningMarkers;
+  /** Where each running compile's process group is recorded (reaped at the next start after a crash). */
+  groups: RunningGroups;
   clock: Clock;
   logger: Logger;
   /** The compile lane changed (a build queued, started or finished). */
@@ -214,8 +214,8 @@ export class Builds {
     const kind = build.action === pb.BuildAction.BUILD_ACTION_CLEAN ? 'clean' : 'compile';
     const proc = this.deps.toolchain.run({ kind }, paths.yaml, { dataDir: paths.dataDir, cwd: paths.sourceDir });
     build.process = proc;
-    // Best effort: without the marker only a crash of this process would leave the compile orphaned.
-    if (proc.pid !== undefined) await this.deps.markers.mark(build.id, proc.pid, paths.dataDir).catch((err: unknown) => this.deps.logger.warn({ err }, 'running-build marker not written'));
+    // Best effort: without the record only a crash of this process would leave the compile orphaned.
+    if (proc.pid !== undefined) await this.deps.groups.add(build.id, proc.pid).catch((err: unknown) => this.deps.logger.warn({ err }, 'running-build record not written'));
     let batch: string[] = [];
     let flush: NodeJS.Timeout | undefined;
     const ship = (): void => {
@@ -234,7 +234,7 @@ export class Builds {
     ship();
     const exit = await proc.exited;
     build.process = undefined;
-    await this.deps.markers.clear(build.id).catch(() => undefined);
+    await this.deps.groups.remove(build.id).catch(() => undefined);
     await touch(paths.dataDir, this.deps.clock);
     if (build.cancelRequested) this.finish(build, pb.BuildStatus.BUILD_STATUS_CANCELLED, 'cancelled');
     else if (exit.error) this.finish(build, pb.BuildStatus.BUILD_STATUS_FAILED, exit.error.message, exit.exitCode ?? -1);

@@ -3,12 +3,11 @@ import { REMOTE_PROTOCOL_VERSION, remotePb as pb } from '@kiln/contracts';
 import { assertSafeId, KilnError, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { certificateFingerprint, loadOrCreateIdentity, PeerTrustStore, rotateIdentity, type PeerIdentity } from '@kiln/remote-identity';
-import { Toolchain } from '@kiln/toolchain';
+import { RunningGroups, Toolchain } from '@kiln/toolchain';
 import { readArtifacts, type Artifact } from './artifacts.js';
 import { BundleStore } from './bundle-store.js';
 import { Builds, type Build } from './builds.js';
 import { PairingKey, PairingWindow } from './pairing.js';
-import { RunningMarkers } from './orphans.js';
 import { PeerRegistry, toPeerMessage, type PeerRecord } from './peers.js';
 import type { ReceiverSettings } from './settings.js';
 import { sweepColdBuilds, type SweepResult } from './sweep.js';
@@ -46,7 +45,8 @@ export class Receiver {
   private identityValue: PeerIdentity | undefined;
   private trustValue: PeerTrustStore | undefined;
   private readonly identityDir: string;
-  private readonly markers: RunningMarkers;
+  /** The process group of each running compile, so a receiver that was killed reaps them at its next start. */
+  private readonly groups: RunningGroups;
 
   constructor(private readonly deps: ReceiverDeps) {
     const { settings } = deps;
@@ -57,14 +57,14 @@ export class Receiver {
     this.bundles = new BundleStore(join(deps.stateDir, 'bundles'), settings.maxBundleBytes, limits);
     this.window = new PairingWindow(deps.clock, () => this.announce({ kind: 'pairing_window' }));
     this.pairingKey = new PairingKey(settings.pairingKeyFile, settings.pairingKeyTtlS * 1000, deps.clock);
-    this.markers = new RunningMarkers(join(deps.stateDir, 'running'), deps.logger);
+    this.groups = new RunningGroups(join(deps.stateDir, 'running'));
     const toolchain = deps.toolchain ?? new Toolchain({ command: settings.toolchain.split(/\s+/), killGraceMs: settings.killGraceMs });
     this.builds = new Builds({
       configDir: deps.configDir,
       toolchain,
       bundles: this.bundles,
       limits,
-      markers: this.markers,
+      groups: this.groups,
       slots: settings.compileSlots,
       keepFinished: settings.keepFinishedBuilds,
       clock: deps.clock,
@@ -74,7 +74,11 @@ export class Receiver {
   }
 
   async init(): Promise<void> {
-    await this.markers.reap();
+    // Before any build runs: an orphaned compile must never write into a build dir a new build uses.
+    for (const report of await this.groups.reap(this.settings.killGraceMs)) {
+      if (report.outcome === 'killed' || report.outcome === 'survived') this.deps.logger.warn({ buildId: report.id, pgid: report.record?.pgid, outcome: report.outcome }, 'stopped a compile left running by a previous receiver process');
+      else if (report.outcome === 'error') this.deps.logger.warn({ buildId: report.id, err: report.error }, 'a running-build record could not be reaped; ignored');
+    }
     this.identityValue = await loadOrCreateIdentity(this.identityDir, this.settings.name);
     await this.peers.load();
     this.trustValue = new PeerTrustStore(this.identityValue, this.peers.certificates());

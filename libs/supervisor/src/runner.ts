@@ -51,7 +51,10 @@ export class ServiceRunner {
     return this.options.definition.name;
   }
 
-  /** Resolves once the service runs (possibly after restarts); rejects if it is given up on or stopped first. */
+  /**
+   * Resolves once the service runs (possibly after restarts); rejects if it is given up on, or with
+   * `cancelled` (details.held: an operator stop) if it is stopped first.
+   */
   start(): Promise<void> {
     const waiter = deferred<void>();
     this.waiters.push(waiter);
@@ -179,7 +182,7 @@ export class ServiceRunner {
     await this.stopInstance();
     this.startedAt = undefined;
     this.state = hold ? 'held' : 'stopped';
-    this.settleWaiters(new KilnError('cancelled', `service ${this.name} was stopped before it started`, { service: this.name }));
+    this.settleWaiters(new KilnError('cancelled', `service ${this.name} was stopped before it started`, { service: this.name, held: hold }));
     this.options.emit({ type: 'stopped', service: this.name, held: hold });
   }
 

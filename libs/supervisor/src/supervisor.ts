@@ -99,7 +99,14 @@ export class Supervisor {
     );
     for (const runner of this.runners) {
       if (this.stopping) return;
-      await runner.start();
+      try {
+        await runner.start();
+      } catch (err) {
+        // An operator stop while the service starts (or waits in its restart backoff) holds it: the
+        // operator's choice, not a failure, so the host goes on with the rest and stays up.
+        if (isOperatorHold(err)) continue;
+        throw err;
+      }
     }
     // Ready means reachable: on NATS the services' responders must be registered with the server
     // before anyone is told (a caller on another connection would otherwise get "no responders").
@@ -207,6 +214,10 @@ export class Supervisor {
       }
     }
   }
+}
+
+function isOperatorHold(err: unknown): boolean {
+  return err instanceof KilnError && err.code === 'cancelled' && err.details.held === true;
 }
 
 function parseAction(action: systemPb.ControlAction): ControlAction {

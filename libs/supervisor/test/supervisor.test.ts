@@ -226,6 +226,46 @@ describe('control', () => {
     await starting;
   });
 
+  it('a stop during the restart backoff of a service that cannot start holds it; the host stays up and a later start runs it', async () => {
+    let broken = true;
+    const h = await track(
+      harness(
+        (r) => [
+          fakeDefinition('steady', [], r),
+          fakeDefinition('flaky', ['steady'], r, {
+            onStart: () => {
+              if (broken) throw new Error('port in use');
+            },
+          }),
+        ],
+        ['steady', 'flaky'],
+        // A backoff long enough that the stop always lands in it.
+        { restartInitialMs: 60_000, restartMaxMs: 60_000 },
+      ),
+    );
+    const starting = h.supervisor.start();
+    await h.waitFor((e) => e.type === 'backoff' && e.service === 'flaky');
+    const state = await callRpc(h.bus, control('flaky'), { action: systemPb.ControlAction.CONTROL_ACTION_STOP });
+    expect(state.state).toBe(systemPb.ServiceState.SERVICE_STATE_HELD);
+    // The host's start ends (held is not a failure) and nothing asks the host to exit.
+    await expect(starting).resolves.toBeUndefined();
+    expect(h.fatal).toEqual([]);
+    expect(h.supervisor.status()).toMatchObject({ ready: true });
+    expect(h.supervisor.status().services.map((s) => [s.name, s.state])).toEqual([
+      ['steady', 'running'],
+      ['flaky', 'held'],
+    ]);
+    expect(types(h.events, 'flaky', 'stopped')).toEqual([{ type: 'stopped', service: 'flaky', held: true }]);
+    broken = false;
+    const started = await callRpc(h.bus, control('flaky'), { action: systemPb.ControlAction.CONTROL_ACTION_START });
+    expect(started.state).toBe(systemPb.ServiceState.SERVICE_STATE_RUNNING);
+    expect(h.supervisor.status().services.map((s) => [s.name, s.state])).toEqual([
+      ['steady', 'running'],
+      ['flaky', 'running'],
+    ]);
+    expect(h.recorder.log.filter((l) => l.includes(' steady '))).toEqual(['start steady #1', 'started steady #1']);
+  });
+
   it('a service whose stop hangs is abandoned after its deadline and the rest still stop', async () => {
     const h = await track(
       harness((r) => [fakeDefinition('stuck', [], r, { onStop: () => new Promise(() => undefined) }), fakeDefinition('after', ['stuck'], r)], ['stuck', 'after'], {

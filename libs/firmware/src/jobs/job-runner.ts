@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, type LogStoreApi } from '@kiln/contracts';
+import { deferred } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { JobOutput, NO_ESPHOME_MODULE_HINT } from '../output/index.js';
 import { parseProgress, resolveBuildPaths } from '@kiln/toolchain';
@@ -36,15 +37,23 @@ export class JobRun {
   private process: ExecutorProcess | undefined;
   private cancelReason: string | undefined;
   private progress = 0;
+  private readonly handedOver = deferred<void>();
 
   constructor(
     readonly job: Job,
     private readonly deps: RunnerDeps,
     /** A first line for the log when this is a re-run (after a restart or a lost worker). */
     private readonly notice: string | undefined,
-    /** Resolves once `started` is announced: output events never go out before it. */
-    private readonly announced: Promise<void>,
   ) {}
+
+  /**
+   * Settles once the executor has the job (a local process: spawned and its process group recorded),
+   * or the job never got that far. `started` waits for it, so whoever sees a job running can count
+   * on its process being reaped after a crash.
+   */
+  get placed(): Promise<void> {
+    return this.handedOver.promise;
+  }
 
   /** Ask the process tree to stop; the run then ends cancelled (with `reason` as its error). */
   cancel(reason: string): void {
@@ -57,18 +66,23 @@ export class JobRun {
     await this.process?.terminate();
   }
 
-  async run(onProgress: (progress: number) => void): Promise<RunOutcome> {
-    const pipe = new OutputPipe(this.job.id, this.deps.logs, this.deps.bus, this.deps.outputBatchMs, this.announced);
+  /** `announced` resolves once `started` is announced: output events never go out before it. */
+  async run(announced: Promise<void>, onProgress: (progress: number) => void): Promise<RunOutcome> {
+    const pipe = new OutputPipe(this.job.id, this.deps.logs, this.deps.bus, this.deps.outputBatchMs, announced);
     const emit = async (line: string): Promise<void> => {
       this.output.append(line);
       await pipe.push(line);
     };
-    if (this.notice !== undefined) await emit(this.notice);
+    // Kiln's own wipe has no process to hand over.
+    if (this.job.type === JobType.JOB_TYPE_RESET_BUILD_ENV) this.handedOver.resolve();
     let outcome: RunOutcome;
     try {
+      if (this.notice !== undefined) await emit(this.notice);
       outcome = this.job.type === JobType.JOB_TYPE_RESET_BUILD_ENV ? await this.resetBuildEnv(emit) : await this.runToolchain(emit, onProgress);
     } catch (err) {
       outcome = { status: pb.JobStatus.JOB_STATUS_FAILED, error: (err as Error).message };
+    } finally {
+      this.handedOver.resolve();
     }
     const logFailure = await pipe.close();
     if (logFailure) this.deps.logger.warn({ jobId: this.job.id, err: logFailure }, 'job output could not be fully written to the log store');
@@ -82,7 +96,12 @@ export class JobRun {
     const { id: jobId, configuration, type, port, newName, receiverPin } = this.job;
     const progressKind = type === JobType.JOB_TYPE_UPLOAD ? 'upload' : 'compile';
     if (this.cancelReason !== undefined) return { status: pb.JobStatus.JOB_STATUS_CANCELLED, error: this.cancelReason };
-    const proc = await this.deps.executor.run({ jobId, configuration, type, port, newName, ...(receiverPin ? { receiverPin } : {}) });
+    let proc: ExecutorProcess;
+    try {
+      proc = await this.deps.executor.run({ jobId, configuration, type, port, newName, ...(receiverPin ? { receiverPin } : {}) });
+    } finally {
+      this.handedOver.resolve();
+    }
     this.process = proc;
     if (this.cancelReason !== undefined) void proc.terminate();
     for await (const line of proc.lines) {
