@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// Builds deploy/compose/Dockerfile with podman/buildah and runs the image for real: as a non-root user under
+// an init, its healthcheck, a login and a compile through the mapped port, a clean stop; prints the image size.
+// No registry serves images here, so the Dockerfile's NODE_IMAGE is a local stand-in: a debootstrap root
+// (tools/build-root container) with the pinned Node 24 (tools/node/versions.env), this machine's npm and its
+// CA bundle (the package registries answer only with it). PyPI is unreachable: the image is built with
+// ESPHOME_VERSION=none and compiles with the simulator it ships (tools/esphome-sim), labelled as such.
+// Run as root:  node tools/container/image-test.mjs
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, copyFileSync, symlinkSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const checkout = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+const PODMAN = ['--runtime', 'runc', '--cgroup-manager=cgroupfs'];
+const LIMITS = ['--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=1024:1024'];
+const PORT = 16052;
+const PASSWORD = 'image-test-password';
+let failures = 0;
+
+function check(ok, what, figures = {}) {
+  const detail = Object.keys(figures).length ? ` ${JSON.stringify(figures)}` : '';
+  console.log(`${ok ? 'ok' : 'not ok'} - ${what}${detail}`);
+  if (!ok) failures++;
+  return ok;
+}
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, ...opts }).trim();
+const podman = (args, opts) => run('podman', [...PODMAN, ...args], opts);
+const tryPodman = (args) => {
+  const r = spawnSync('podman', [...PODMAN, ...args], { encoding: 'utf8' });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim() };
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const timed = (fn) => {
+  const t = Date.now();
+  const value = fn();
+  return { value, ms: Date.now() - t };
+};
+
+/** localhost/kiln-node-base:<version>: what node:24-bookworm-slim is, from Debian's packages and the npm registry. */
+function nodeBaseImage() {
+  const nodeBin = run(join(checkout, 'tools/node/node-release'), ['primary']);
+  const version = run(join(nodeBin, 'node'), ['--version']).slice(1);
+  const tag = `localhost/kiln-node-base:${version}`;
+  if (tryPodman(['image', 'exists', tag]).ok) return tag;
+  const root = run(join(checkout, 'tools/build-root'), ['container'], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+  const staging = mkdtempSync(join(tmpdir(), 'kiln-node-base-'));
+  try {
+    const tree = join(staging, 'root');
+    cpSync(root, tree, { recursive: true, verbatimSymlinks: true });
+    copyFileSync(join(nodeBin, 'node'), join(tree, 'usr/local/bin/node'));
+    const npm = realpathSync(join(dirname(realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim())), '..'));
+    cpSync(npm, join(tree, 'usr/local/lib/node_modules/npm'), { recursive: true, verbatimSymlinks: true });
+    symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', join(tree, 'usr/local/bin/npm'));
+    symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', join(tree, 'usr/local/bin/npx'));
+    mkdirSync(join(tree, 'usr/local/share/ca-certificates'), { recursive: true });
+    copyFileSync('/etc/ssl/certs/ca-certificates.crt', join(tree, 'usr/local/share/ca-certificates/machine-bundle.crt'));
+    copyFileSync('/etc/ssl/certs/ca-certificates.crt', join(tree, 'etc/ssl/certs/ca-certificates.crt'));
+    const changes = ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/ca-certificates/machine-bundle.crt', 'CMD ["node"]'];
+    execFileSync('sh', ['-c', `tar -C "${tree}" -c . | podman ${PODMAN.join(' ')} import ${changes.map((c) => `--change '${c}'`).join(' ')} - ${tag}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return tag;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+const IMAGE = 'localhost/kiln:image-test';
+const NAME = `kiln-image-test-${process.pid}`;
+const scratch = mkdtempSync(join(tmpdir(), 'kiln-image-'));
+try {
+  const base = nodeBaseImage();
+  check(true, 'the Node base stand-in is there', { base });
+  const build = timed(() => {
+    const r = spawnSync('podman', [...PODMAN, 'build', '--network=host', '--format', 'docker', '-f', 'deploy/compose/Dockerfile', '--build-arg', `NODE_IMAGE=${base}`, '--build-arg', 'ESPHOME_VERSION=none', '-t', IMAGE, '.'], { cwd: checkout, encoding: 'utf8', maxBuffer: 256 << 20 });
+    return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim().split('\n').slice(-25).join('\n') };
+  });
+  if (!check(build.value.ok, 'the Dockerfile builds (npm ci, npm run build, the runtime stage with tini)', { buildSeconds: Math.round(build.ms / 1000), out: build.value.ok ? undefined : build.value.out })) throw new Error('no image');
+  const sizeMb = Math.round(Number(podman(['image', 'inspect', '--format', '{{.Size}}', IMAGE])) / 1e6);
+  console.log(`# image size: ${sizeMb} MB (without the esphome toolchain, which PyPI would add)`);
+
+  // The compose file's embedded default, minus NATS (a NAS running Kiln alone): the config mounted read-only.
+  const config = JSON.parse(readFileSync(join(checkout, 'deploy/compose/kiln.json'), 'utf8'));
+  delete config.nats;
+  config.firmware.toolchain = '/opt/kiln/tools/esphome-sim/bin/esphome';
+  writeFileSync(join(scratch, 'kiln.json'), JSON.stringify(config));
+  podman(['run', '-d', '--name', NAME, ...LIMITS, '-p', `127.0.0.1:${PORT}:6052`, '-e', `KILN_GATEWAY__PASSWORD=${PASSWORD}`, '-v', `${join(scratch, 'kiln.json')}:/etc/kiln/kiln.json:ro`, IMAGE]);
+  const startedAt = Date.now();
+  let health = { ok: false, out: '' };
+  for (let i = 0; i < 120 && !health.ok; i++) {
+    await sleep(250);
+    health = tryPodman(['healthcheck', 'run', NAME]);
+  }
+  check(health.ok, 'the image\'s HEALTHCHECK passes once Kiln is ready', { readyMs: Date.now() - startedAt, out: health.ok ? undefined : health.out, logs: health.ok ? undefined : tryPodman(['logs', '--tail', '20', NAME]).out });
+  const uid = podman(['exec', NAME, 'id', '-u']);
+  const pid1 = podman(['exec', NAME, 'cat', '/proc/1/cmdline']).split('\0').filter(Boolean);
+  check(uid !== '0' && pid1[0] === '/usr/bin/tini', 'Kiln runs as a non-root user under tini (PID 1)', { uid, pid1: pid1.join(' ') });
+  const probe = spawnSync(process.execPath, [join(checkout, 'tools/container/ws-probe.mjs'), `ws://127.0.0.1:${PORT}/ws`, PASSWORD], { encoding: 'utf8', timeout: 90_000 });
+  const outcome = JSON.parse(probe.stdout.trim() || '{}');
+  check(outcome.beforeLogin === 'not_authenticated' && outcome.authenticated === true && outcome.job === 'completed', 'through the mapped port: refused before login, a login, a device created and compiled (simulator toolchain)', { ...outcome, stderr: probe.stderr.trim().slice(-400) || undefined });
+  const rss = podman(['exec', NAME, 'sh', '-c', 'grep VmRSS /proc/$(cat /proc/1/task/1/children | cut -d" " -f1)/status']);
+  console.log(`# kiln supervise in the container: ${rss.replace(/\s+/g, ' ')}`);
+  const stop = timed(() => tryPodman(['stop', '-t', '30', NAME]));
+  const exit = podman(['inspect', '--format', '{{.State.ExitCode}}', NAME]);
+  check(stop.value.ok && exit === '0', 'podman stop: tini forwards SIGTERM, Kiln stops cleanly (exit 0)', { stopMs: stop.ms, exit });
+} catch (err) {
+  check(false, `the image test ran to its end: ${err.message}`);
+} finally {
+  tryPodman(['rm', '-f', NAME]);
+  rmSync(scratch, { recursive: true, force: true });
+}
+console.log(failures === 0 ? '# all container checks passed' : `# ${failures} container check(s) failed`);
+process.exitCode = failures === 0 ? 0 : 1;
