@@ -6,3 +6,4 @@ export * from './deferred.js';
 export * from './clock.js';
 export * from './files.js';
 export * from './json-limits.js';
+export * from './yaml-limits.js';
