@@ -1,3 +1,5 @@
+import { jsonPreview } from './json-limits.js';
+
 /**
  * One error family for all of Kiln. `code` is the wire error code the API returns
  * (upstream device-builder names), `details` carries the offending value so a caller
@@ -58,13 +60,8 @@ export function toKilnError(err: unknown): KilnError {
   return new KilnError('internal_error', String(err));
 }
 
-/** A short, safe rendering of a bad value for an error message (long strings are cut). */
+/** A short, safe rendering of a bad value for an error message (long or deeply nested values are cut). */
 export function describe(value: unknown): string {
-  let text: string;
-  try {
-    text = typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value);
-  } catch {
-    text = String(value);
-  }
+  const text = jsonPreview(value, 120);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

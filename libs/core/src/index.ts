@@ -5,3 +5,5 @@ export * from './disposable.js';
 export * from './deferred.js';
 export * from './clock.js';
 export * from './files.js';
+export * from './json-limits.js';
+export * from './yaml-limits.js';

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assertSafeId, describe as describeValue, isArtifactName, isSafeId, KilnError, toKilnError, withTimeout, writeFileAtomic } from '../src/index.js';
+import { assertSafeId, describe as describeValue, invalidArgs, isArtifactName, isSafeId, jsonPreview, KilnError, nestingBeyond, toKilnError, withTimeout, writeFileAtomic } from '../src/index.js';
 
 let dir: string;
 beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'kiln-core-'))));
@@ -61,6 +61,25 @@ describe('errors and timeouts', () => {
 
   it('cuts long values in messages', () => {
     expect(describeValue('x'.repeat(500)).length).toBe(120);
+  });
+
+  it('describes a value 100,000 arrays or objects deep, or a cycle, without overflowing the stack', () => {
+    const deepArrays = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000)) as unknown;
+    const deepObjects = JSON.parse('{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000)) as unknown;
+    expect(describeValue(deepArrays)).toBe(`${'['.repeat(117)}...`);
+    expect(describeValue(deepObjects)).toBe(`${'{"a":'.repeat(23)}{"...`);
+    expect(invalidArgs('content', deepArrays, 'must be a string').message).toContain('(got [[[[');
+    const cycle: Record<string, unknown> = { name: 'x' };
+    cycle['self'] = cycle;
+    expect(describeValue(cycle)).toMatch(/^\{"name":"x","self":\{"name":"x","self":/);
+    expect(jsonPreview({ a: [1, 'two', null, undefined, true], b: undefined, d: new Date(0), n: 10n }, 200)).toBe('{"a":[1,"two",null,null,true],"d":"1970-01-01T00:00:00.000Z","n":10}');
+  });
+
+  it('finds where a value nests deeper than a limit', () => {
+    const value = JSON.parse('{"args":{"ok":[1,[2]],"password":' + '['.repeat(40) + ']'.repeat(40) + '}}') as unknown;
+    expect(nestingBeyond(value, 32)).toEqual(['args', 'password', ...Array.from({ length: 30 }, () => '0')]);
+    expect(nestingBeyond(value, 42)).toBeUndefined();
+    expect(nestingBeyond('text', 0)).toBeUndefined();
   });
 
   it('withTimeout rejects with the given error when the promise is late', async () => {

@@ -272,4 +272,17 @@ describe('references built from ESPHome substitutions', () => {
     await put('porch.yaml', 'substitutions:\n  up: ..\npackages:\n  p: !include ${up}/outside.yaml\n');
     await expect(bundleOf(dir, 'porch.yaml')).rejects.toMatchObject({ code: 'failed_precondition', details: { file: '${up}/outside.yaml', resolved: '../outside.yaml' } });
   });
+
+  it('a device YAML or an included file nested 500,000 levels deep is refused naming the limit, without parsing it', async () => {
+    const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
+    const peakBefore = peakRssMb();
+    const deep = `x: ${'['.repeat(500_000)}${']'.repeat(500_000)}\n`;
+    await put('porch.yaml', 'esphome:\n  name: porch\npackages:\n  deep: !include deep.yaml\n');
+    await put('deep.yaml', deep);
+    await expect(bundleOf(dir, 'porch.yaml')).rejects.toMatchObject({ code: 'failed_precondition', message: expect.stringContaining('deep.yaml nests collections deeper than the limit of 64 levels'), details: { file: 'deep.yaml' } });
+    await put('kitchen.yaml', `esphome:\n  name: kitchen\n${deep}`);
+    await expect(bundleOf(dir, 'kitchen.yaml')).rejects.toMatchObject({ code: 'failed_precondition', message: expect.stringContaining('limit of 64 levels') });
+    // The old code parsed each: hundreds of MB at the peak.
+    expect(peakRssMb() - peakBefore).toBeLessThan(100);
+  }, 120_000);
 });

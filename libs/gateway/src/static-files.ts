@@ -33,17 +33,13 @@ export function staticFiles(root: string): (req: IncomingMessage, res: ServerRes
   const base = resolve(root);
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    let path: string;
-    try {
-      path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
-    } catch {
-      return notFound(res, 'malformed path');
-    }
+    const segments = requestSegments(req.url ?? '/');
+    if (segments === undefined) return notFound(res, 'malformed path');
+    const path = `/${segments.join('/')}`;
     if (path.startsWith('/api/') || path === '/ws') return false;
-    // No parent segments and no dotfiles; the prefix check below is the second line of defence.
-    if (path.includes('\0') || path.split('/').some((part) => part.startsWith('.'))) {
-      return notFound(res, 'no such file');
-    }
+    // No parent segments, no dotfiles and no separators inside a segment (`%2f`, `%5c`, NUL); the
+    // prefix check below is the second line of defence.
+    if (segments.some((part) => part.startsWith('.') || /[/\\\0]/.test(part))) return notFound(res, 'no such file');
     const page = path.endsWith('/') || extname(path) === '';
     const file = page ? join(base, 'index.html') : resolve(base, `.${path}`);
     if (file !== base && !file.startsWith(base + sep)) return notFound(res, 'no such file');
@@ -75,6 +71,22 @@ export function staticFiles(root: string): (req: IncomingMessage, res: ServerRes
     });
     return true;
   };
+}
+
+/**
+ * The request path's segments as sent, each percent-decoded on its own; undefined when one is not
+ * valid percent-encoding. Not `new URL().pathname`: it resolves `..` and `%2e%2e` segments away
+ * before anyone can see them, so `/%2e%2e/x` would read as `/x` (a page route) instead of a parent segment.
+ */
+function requestSegments(target: string): string[] | undefined {
+  // origin-form `/a/b?q`; absolute-form (`http://host/a/b`, sent to proxies) is reduced to its path.
+  const path = target.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/, 1)[0]!;
+  if (!path.startsWith('/')) return undefined;
+  try {
+    return path.slice(1).split('/').map((part) => decodeURIComponent(part));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The size of a regular file; undefined when there is none. */

@@ -1,6 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatewayCommands } from '../src/commands/index.js';
+import type { CommandContext, CommandHandler, Session } from '../src/commands/types.js';
+import { STOP_STREAM } from '../src/ws/connection.js';
 import { Client, startStack, type Stack } from './harness.js';
 
 setFlagsFromString('--expose-gc');
@@ -84,4 +87,121 @@ describe('fuzz', () => {
     expect((await bystander.call('config/version')).result).toMatchObject({ kiln_version: expect.any(String) });
     bystander.close();
   });
+});
+
+/**
+ * The argument names a handler's schema reads, found by running it on an args object that records
+ * every key looked up (the schema checks each of its keys before it fails on the missing ones), so a
+ * new command or argument is covered without touching this test.
+ */
+async function argumentNames(handler: CommandHandler): Promise<string[]> {
+  const seen = new Set<string>();
+  const record = (key: string | symbol) => {
+    if (typeof key === 'string') seen.add(key);
+  };
+  const args = new Proxy<Record<string, unknown>>({}, {
+    has: (target, key) => (record(key), key in target),
+    get: (target, key) => (record(key), Reflect.get(target, key)),
+    getOwnPropertyDescriptor: (target, key) => (record(key), Reflect.getOwnPropertyDescriptor(target, key)),
+  });
+  // A handler whose arguments are all optional goes on to its context, which refuses: the names were read by then.
+  const ctx = new Proxy({} as CommandContext, { get: () => { throw new Error('probe reached the context'); } });
+  const session: Session = { authenticated: true, token: undefined, closeAfterReply: false };
+  await handler(ctx, args, session).catch(() => undefined);
+  return [...seen];
+}
+
+const NESTINGS = [
+  { shape: 'arrays', open: '[', inner: '', close: ']' },
+  { shape: 'objects', open: '{"a":', inner: '0', close: '}' },
+];
+const DEPTHS = [64, 5_000, 100_000];
+const nested = (n: (typeof NESTINGS)[number], depth: number): string => n.open.repeat(depth) + n.inner + n.close.repeat(depth);
+
+describe('deeply nested frames', () => {
+  const password = 'correct horse battery';
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ settings: { 'gateway.password': password } });
+  });
+  afterAll(() => stack.close());
+
+  it('every argument of every command, nested up to 100,000 levels, is answered with an error frame before and after login, and the connection serves on', async () => {
+    const commands = [...Object.keys(gatewayCommands), STOP_STREAM];
+    const argsOf = new Map<string, string[]>();
+    for (const command of commands) {
+      const handler = gatewayCommands[command];
+      // stop_stream is answered by the connection itself; its one argument is the stream's message_id.
+      argsOf.set(command, [...(handler ? await argumentNames(handler) : ['message_id']), 'no_such_argument']);
+    }
+    expect(argsOf.get('auth/login')).toEqual(expect.arrayContaining(['username', 'password', 'token']));
+    expect(argsOf.get('devices/update_config')).toEqual(expect.arrayContaining(['configuration', 'content']));
+    expect(argsOf.get('components/get_components')).toContain('query');
+    expect(argsOf.get('firmware/compile_bulk')).toContain('configurations');
+
+    /** Every argument (and args itself) of every command, in each shape and depth: built one at a time, the largest are 600 KB. */
+    function* deepFrames(): Generator<{ what: string; text: (id: number) => string }> {
+      for (const n of NESTINGS) {
+        for (const depth of DEPTHS) {
+          const value = nested(n, depth);
+          for (const command of commands) {
+            const head = (id: number) => `{"command":${JSON.stringify(command)},"message_id":${id},"args":`;
+            for (const arg of argsOf.get(command)!) yield { what: `${command} ${arg} ${n.shape}×${depth}`, text: (id) => `${head(id)}{${JSON.stringify(arg)}:${value}}}` };
+            yield { what: `${command} args ${n.shape}×${depth}`, text: (id) => `${head(id)}${value}}` };
+          }
+        }
+      }
+    }
+
+    const bystander = await Client.connect(stack.wsUrl);
+    const client = await Client.connect(stack.wsUrl);
+    await client.next((f) => f.event === 'server_info');
+    let nextId = 1_000_000; // clear of the ids client.call() uses
+    for (const phase of ['before login', 'after login']) {
+      const wrong: string[] = [];
+      let count = 0;
+      const pending: { what: string; id: number }[] = [];
+      const drain = async () => {
+        for (const { what, id } of pending.splice(0)) {
+          const answer = await client.next((f) => f.message_id === id, 60_000);
+          const message = String((answer.details as { message?: unknown } | undefined)?.message);
+          if (answer.error_code !== 'invalid_args' || !message.includes('32 levels')) wrong.push(`${phase}: ${what} → ${JSON.stringify(answer).slice(0, 200)}`);
+        }
+        client.frames.length = 0;
+      };
+      for (const frame of deepFrames()) {
+        const id = nextId++;
+        client.sendRaw(frame.text(id));
+        pending.push({ what: frame.what, id });
+        count++;
+        if (pending.length === 16) await drain();
+      }
+      await drain();
+      expect(wrong).toEqual([]);
+      expect(count).toBeGreaterThan(commands.length * NESTINGS.length * DEPTHS.length * 2);
+      // Served on: the login itself, then an ordinary command.
+      if (phase === 'before login') expect((await client.call('auth/login', { password })).result).toMatchObject({ authenticated: true });
+      else expect((await client.call('config/version')).result).toMatchObject({ kiln_version: expect.any(String) });
+    }
+
+    // Nested where no argument is: message_id, command, an extra key, the whole frame; the id is echoed when it can be read.
+    const value = nested(NESTINGS[0]!, 100_000);
+    const elsewhere = [
+      { text: `{"command":"config/version","message_id":${value}}`, id: null },
+      { text: `{"command":${value},"message_id":7}`, id: 7 },
+      { text: `{"command":"config/version","message_id":8,"extra":${value}}`, id: 8 },
+      { text: value, id: null },
+    ];
+    for (const { text, id } of elsewhere) {
+      client.frames.length = 0;
+      client.sendRaw(text);
+      const answer = await client.next((f) => 'error_code' in f, 60_000);
+      expect(answer).toMatchObject({ message_id: id, error_code: 'invalid_message', details: { message: expect.stringContaining('32 levels') } });
+    }
+    expect((await client.call('config/version')).result).toMatchObject({ kiln_version: expect.any(String) });
+    expect((await bystander.call('auth/login', { password })).result).toMatchObject({ authenticated: true });
+    expect(stack.gateway.server!.connectionCount()).toBe(2);
+    client.close();
+    bystander.close();
+  }, 600_000);
 });

@@ -102,6 +102,16 @@ describe('the web page served by the gateway (gateway.webRoot)', () => {
     }
   });
 
+  it('a `..` or `.` segment, plain or percent-encoded, and an encoded slash are 404, not the page', async () => {
+    for (const path of ['/%2e%2e/x', '/..%2fpackage.json', '/a/%2E%2E/%2e%2e/etc/passwd', '/../x', '/a/../b', '/%2e/x', '/./x', '/assets%2findex-abc123.js', '/assets%5Cindex-abc123.js', '/jobs/%2e%2e']) {
+      const res = await get(base, path);
+      expect(res.status, path).toBe(404);
+      expect(res.body, path).not.toContain('<title>Kiln</title>');
+    }
+    // Encoded characters that are not separators still decode within a segment.
+    expect((await get(base, '/assets/index%2Dabc123.js')).body).toBe('console.log(1)');
+  });
+
   it('leaves the API routes alone', async () => {
     expect((await get(base, '/api/firmware/download?token=nope')).status).toBe(403);
     expect((await get(base, '/assets/index-abc123.js', 'POST')).status).toBe(404);

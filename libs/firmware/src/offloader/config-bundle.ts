@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import { isMap, isNode, isScalar, isSeq, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
-import { KilnError } from '@kiln/core';
+import { KilnError, yamlLimitExceeded } from '@kiln/core';
 import { SubstitutionScope, type SubstitutionValue } from './substitutions.js';
 
 export interface ConfigFile {
@@ -203,7 +203,11 @@ class YamlFiles {
   async doc(name: string): Promise<Document.Parsed> {
     let doc = this.parsed.get(name);
     if (!doc) {
-      doc = parseDocument((await this.data(name)).toString('utf8'));
+      const text = (await this.data(name)).toString('utf8');
+      // Bounded before parsing: a config file nested 100,000 levels deep is refused, not parsed for seconds into gigabytes.
+      const refused = yamlLimitExceeded(text);
+      if (refused) throw new KilnError('failed_precondition', `${this.configuration}: ${name} ${refused}`, { configuration: this.configuration, file: name });
+      doc = parseDocument(text);
       this.parsed.set(name, doc);
     }
     return doc;

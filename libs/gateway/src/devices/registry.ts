@@ -1,7 +1,7 @@
 import type { FSWatcher } from 'node:fs';
 import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError, assertConfigurationName, disposable, invalidArgs, isSafeId, notFound, writeFileAtomic } from '@kiln/core';
+import { KilnError, YAML_LIMITS, assertConfigurationName, disposable, invalidArgs, isSafeId, notFound, writeFileAtomic } from '@kiln/core';
 import { planCreate, type CreateArgs } from './create.js';
 import { isMissing, readDeviceInfo, type DeviceEvent, type DeviceInfo } from './device-info.js';
 import { buildPath, configurationOfStorageFile, isDeviceFileName, storageDir, storagePath } from './paths.js';
@@ -14,7 +14,8 @@ export interface DeviceRegistryOptions {
   debounceMs?: number;
 }
 
-const MAX_CONTENT_BYTES = 1024 * 1024;
+/** The API's limit for one config is the limit for any YAML Kiln parses. */
+const MAX_CONTENT_BYTES = YAML_LIMITS.maxBytes;
 
 /**
  * The set of device YAML files in the config dir, kept current from its own writes and from

@@ -1,3 +1,4 @@
+import { yamlLimitExceeded } from '@kiln/core';
 import { parseDocument, type ScalarTag, type CollectionTag } from 'yaml';
 
 /**
@@ -15,8 +16,15 @@ const CUSTOM_TAGS: (ScalarTag | CollectionTag)[] = ESPHOME_TAGS.flatMap((tag) =>
 
 export type YamlParse = { ok: true; value: unknown } | { ok: false; error: string };
 
-/** Parse one YAML document; errors are reported as text, warnings (unknown tags) ignored. */
+/**
+ * Parse one YAML document; errors are reported as text, warnings (unknown tags) ignored. Every YAML
+ * the gateway reads (a config sent with update_config, the files of the config dir) comes through
+ * here, so the size and nesting bounds (`YAML_LIMITS`) are checked first: over them, it is an error
+ * without the parser ever seeing the text.
+ */
 export function parseYaml(text: string): YamlParse {
+  const refused = yamlLimitExceeded(text);
+  if (refused) return { ok: false, error: refused };
   const doc = parseDocument(text, { customTags: CUSTOM_TAGS, prettyErrors: true });
   const first = doc.errors[0];
   if (first) return { ok: false, error: first.message };

@@ -6,6 +6,9 @@ import { OPEN_COMMANDS } from '../commands/auth-commands.js';
 import type { CommandContext, CommandHandler, Session, StreamItem } from '../commands/types.js';
 import { errorFrame, FrameError, parseClientFrame, serializeFrame, type MessageId, type ServerFrame } from './protocol.js';
 
+/** The one command a connection answers itself (it ends one of its own streams). */
+export const STOP_STREAM = 'stop_stream';
+
 /** Close code for a client that fell too far behind a fail-closed stream: reconnect and resync. */
 export const CLOSE_BACKPRESSURE = 1013;
 
@@ -24,7 +27,9 @@ export class Connection {
     private readonly logger: Logger,
   ) {
     this.session = { authenticated: !ctx.auth.required, token: undefined, closeAfterReply: false };
-    ws.on('message', (data, isBinary) => void this.onMessage(data, isBinary));
+    // A failure past the error frame (one that could not even be sent) ends with this client's
+    // message, never as an unhandled rejection that takes the whole process down.
+    ws.on('message', (data, isBinary) => void this.onMessage(data, isBinary).catch((err: unknown) => this.logger.error({ err }, 'websocket message failed')));
     ws.on('close', () => this.releaseAll());
     ws.on('error', (err) => this.logger.debug({ err }, 'websocket error'));
     void this.send({ event: 'server_info', data: ctx.serverInfo() });
@@ -52,7 +57,7 @@ export class Connection {
         this.session.authenticated = false;
         throw new KilnError('not_authenticated', 'session expired; log in again (auth/login)', {});
       }
-      if (command === 'stop_stream') return void (await this.send({ message_id: id, result: { stopped: this.stop(args['message_id']) } }));
+      if (command === STOP_STREAM) return void (await this.send({ message_id: id, result: { stopped: this.stop(args['message_id']) } }));
       const handler = this.commands[command];
       if (!handler) throw new KilnError('unknown_command', `unknown command ${JSON.stringify(command.slice(0, 128))}`, { command: command.slice(0, 128) });
       if (this.streams.has(id)) throw new KilnError('invalid_message', `message_id ${JSON.stringify(id)} is already in use by a stream`, { field: 'message_id', value: id });
