@@ -48,7 +48,7 @@ function nodeBaseImage() {
   const staging = mkdtempSync(join(tmpdir(), 'kiln-node-base-'));
   try {
     const tree = join(staging, 'root');
-    cpSync(root, tree, { recursive: true, verbatimSymlinks: true });
+    run('cp', ['-a', root, tree]); // device nodes and ownership too
     copyFileSync(join(nodeBin, 'node'), join(tree, 'usr/local/bin/node'));
     const npm = realpathSync(join(dirname(realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim())), '..'));
     cpSync(npm, join(tree, 'usr/local/lib/node_modules/npm'), { recursive: true, verbatimSymlinks: true });
