@@ -1,11 +1,28 @@
 import { readdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeGenericClientConstructor, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { callRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
-import { previewReceiver } from '@kiln/contracts/grpc';
-import { bundleFor, deviceYaml, startReceiver, writeKeyFile } from './harness.js';
+import { deadline, fromGrpcError, PairingServiceService, previewReceiver } from '@kiln/contracts/grpc';
+import { pinnedChannelCredentials, type PeerIdentity } from '@kiln/remote-identity';
+import { bundleFor, deviceYaml, startReceiver, writeKeyFile, type ReceiverHarness } from './harness.js';
 
-const { PAIR_STATE_APPROVED: APPROVED, PAIR_STATE_PENDING: PENDING, PAIR_STATE_UNPAIRED: UNPAIRED } = pb.PairState;
+const { PAIR_STATE_APPROVED: APPROVED, PAIR_STATE_PENDING: PENDING, PAIR_STATE_UNPAIRED: UNPAIRED, PAIR_STATE_PROVE_KEY: PROVE_KEY } = pb.PairState;
+
+type RawRequestPair = (req: pb.RequestPairRequest, md: Metadata, options: { deadline: Date }, cb: (err: ServiceError | null, res: pb.RequestPairResponse) => void) => void;
+
+/** One RequestPair on a fresh connection that presents `tls` but sends whatever `request` says (what a hostile client can do). */
+async function rawRequestPair(h: ReceiverHarness, tls: PeerIdentity, request: pb.RequestPairRequest): Promise<pb.RequestPairResponse> {
+  const receiver = h.service.receiver.identity;
+  const Client = makeGenericClientConstructor(PairingServiceService, 'PairingService');
+  const client = new Client(h.address, pinnedChannelCredentials(tls, receiver), { 'grpc.ssl_target_name_override': 'kiln-receiver' });
+  try {
+    const call = (client as unknown as { requestPair: RawRequestPair }).requestPair.bind(client);
+    return await new Promise((resolve, reject) => call(request, new Metadata(), { deadline: deadline() }, (err, res) => (err ? reject(fromGrpcError(err)) : resolve(res))));
+  } finally {
+    client.close();
+  }
+}
 
 describe('pairing', () => {
   it('a closed window refuses; an open one records a pending peer that can do nothing until approved', async () => {
@@ -31,6 +48,50 @@ describe('pairing', () => {
     expect((await client.pairStatus()).state).toBe(APPROVED);
     expect(await client.hasBundle('0'.repeat(64))).toBe(false);
     expect((await client.submitBundle(await bundleFor('a.yaml', deviceYaml('a')))).sent).toBe(true);
+  });
+
+  it("a request carrying another offloader's certificate files nothing and is refused once the connection is known; the honest request still works", async () => {
+    const h = await startReceiver();
+    const victim = await h.offloader('victim');
+    const attacker = await h.offloader('attacker');
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    const pin = h.service.receiver.identity.fingerprint;
+    const forged = { dashboardId: attacker.dashboardId, name: 'Victim laptop', certificatePem: victim.certPem, receiverFingerprint: pin, pairingKey: '' };
+
+    // The attacker's handshake proves no key the receiver knows: the victim's certificate is not filed.
+    expect((await rawRequestPair(h, attacker, forged)).state).toBe(PROVE_KEY);
+    expect(h.service.receiver.peers.list()).toEqual([]);
+    // With its own certificate trusted in the handshake, the attacker's connection is known: the mismatch is refused outright.
+    expect((await rawRequestPair(h, attacker, { ...forged, certificatePem: attacker.certPem })).state).toBe(PROVE_KEY);
+    await expect(rawRequestPair(h, attacker, forged)).rejects.toMatchObject({
+      code: 'permission_denied',
+      message: expect.stringMatching(new RegExp(`fingerprint ${victim.fingerprint}\\) is not the certificate this connection presents \\(${attacker.fingerprint}`)),
+    });
+    expect(h.service.receiver.peers.list()).toEqual([]);
+    expect((await callRpc(h.bus, receiverRpc.getIdentity, {})).peers).toEqual([]);
+
+    expect((await h.client(victim).requestPair()).state).toBe(PENDING);
+    expect(h.service.receiver.peers.list()).toEqual([expect.objectContaining({ dashboardId: victim.dashboardId, name: 'victim', fingerprint: victim.fingerprint, state: 'pending' })]);
+  });
+
+  it.each([
+    ['a newline', 'office\nApproved: trusted-host'],
+    ['a terminal escape', 'office\u001b[2K\u001b[1Gtrusted'],
+    ['NUL', 'office\u0000'],
+    ['a bidi override', 'office\u202egnp.exe'],
+    ['65 characters', 'o'.repeat(65)],
+  ])('an offloader name with %s is refused (invalid_args naming it) and nothing is filed', async (_label, name) => {
+    const h = await startReceiver();
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    const offloader = await h.offloader('office');
+    await expect(h.client({ ...offloader, name }).requestPair()).rejects.toMatchObject({
+      code: 'invalid_args',
+      message: expect.stringContaining(`name: must be 1-64 characters without control characters`),
+      details: { field: 'name', value: name },
+    });
+    expect(h.service.receiver.peers.list()).toEqual([]);
+    expect((await h.client({ ...offloader, name: 'Office PC (Zoë)' }).requestPair()).state).toBe(PENDING);
+    expect(h.service.receiver.peers.list()).toEqual([expect.objectContaining({ name: 'Office PC (Zoë)' })]);
   });
 
   it('bounds what an open window lets strangers do: a day at most, 16 pending requests', async () => {
