@@ -1,6 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { KilnError, type Clock } from '@kiln/core';
+import { warnIfExposed, type KeyFileWarner } from '@kiln/remote-identity';
 
 /**
  * When unknown offloaders may ask to pair. Closed by default; opened by the operator for a bounded
@@ -44,8 +45,15 @@ export class PairingWindow {
  */
 export class PairingKey {
   private used = false;
+  /** The file version (mode and mtime) whose mode was checked last: every preview reads the file, one warning is enough. */
+  private checkedFor = '';
 
-  constructor(private readonly file: string, private readonly ttlMs: number, private readonly clock: Clock) {}
+  constructor(
+    private readonly file: string,
+    private readonly ttlMs: number,
+    private readonly clock: Clock,
+    private readonly logger?: KeyFileWarner,
+  ) {}
 
   /** Armed: a key file exists, is fresh, and was not used. */
   async armed(): Promise<boolean> {
@@ -74,6 +82,10 @@ export class PairingKey {
     if (this.used || this.file === '') return undefined;
     try {
       const [info, text] = await Promise.all([stat(this.file), readFile(this.file, 'utf8')]);
+      if (this.checkedFor !== `${info.mode}:${info.mtimeMs}`) {
+        this.checkedFor = `${info.mode}:${info.mtimeMs}`;
+        await warnIfExposed(this.file, 'pairing key file', this.logger, info.mode);
+      }
       const key = text.trim();
       if (key.length < 16) return undefined;
       return this.clock.now() - info.mtimeMs > this.ttlMs ? undefined : key;

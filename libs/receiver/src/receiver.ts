@@ -57,7 +57,7 @@ export class Receiver {
     const limits = { maxExtractedBytes: settings.maxExtractedBytes, maxEntries: settings.maxBundleEntries };
     this.bundles = new BundleStore(join(deps.stateDir, 'bundles'), settings.maxBundleBytes, limits);
     this.window = new PairingWindow(deps.clock, () => this.announce({ kind: 'pairing_window' }));
-    this.pairingKey = new PairingKey(settings.pairingKeyFile, settings.pairingKeyTtlS * 1000, deps.clock);
+    this.pairingKey = new PairingKey(settings.pairingKeyFile, settings.pairingKeyTtlS * 1000, deps.clock, deps.logger);
     this.markers = new RunningMarkers(join(deps.stateDir, 'running'), deps.logger);
     const toolchain = deps.toolchain ?? new Toolchain({ command: settings.toolchain.split(/\s+/), killGraceMs: settings.killGraceMs });
     this.builds = new Builds({
@@ -76,7 +76,7 @@ export class Receiver {
 
   async init(): Promise<void> {
     await this.markers.reap();
-    this.identityValue = await loadOrCreateIdentity(this.identityDir, this.settings.name);
+    this.identityValue = await loadOrCreateIdentity(this.identityDir, this.settings.name, { logger: this.deps.logger });
     await this.peers.load();
     this.trustValue = new PeerTrustStore(this.identityValue, this.peers.certificates());
   }

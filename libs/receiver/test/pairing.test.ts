@@ -1,9 +1,10 @@
-import { readdir, utimes } from 'node:fs/promises';
+import { chmod, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeGenericClientConstructor, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { callRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
 import { deadline, fromGrpcError, PairingServiceService, previewReceiver } from '@kiln/contracts/grpc';
+import { memoryDestination } from '@kiln/logging';
 import { pinnedChannelCredentials, type PeerIdentity } from '@kiln/remote-identity';
 import { bundleFor, deviceYaml, startReceiver, writeKeyFile, type ReceiverHarness } from './harness.js';
 
@@ -226,5 +227,44 @@ describe('one-shot pairing key', () => {
     const offloader = await h.offloader('late');
     await expect(h.client(offloader).requestPair({ pairingKey: KEY })).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/expired/) });
     expect(h.service.receiver.peers.list()).toEqual([]);
+  });
+});
+
+describe('key files', () => {
+  it('the identity is created owner-only (file 0600 in a 0700 dir); a key file others can read is used with a warning naming it and its mode', async () => {
+    const logs = memoryDestination();
+    const h = await startReceiver({ logs });
+    const identityDir = join(h.dataDir, 'receiver', 'identity');
+    const keyFile = join(identityDir, 'identity.json');
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    expect((await stat(identityDir)).mode & 0o777).toBe(0o700);
+    const warnings = (): Array<Record<string, unknown>> => logs.records.filter((r) => r.level === 40 && r.file !== undefined);
+    expect(warnings()).toEqual([]);
+
+    const before = h.service.receiver.identity.fingerprint;
+    await chmod(keyFile, 0o644);
+    await h.restart();
+    // Still the same identity: a warning, not a refusal.
+    expect(h.service.receiver.identity.fingerprint).toBe(before);
+    expect(warnings()).toEqual([
+      expect.objectContaining({ file: keyFile, mode: '0644', msg: expect.stringContaining(`private key file ${keyFile} is accessible by group or others (mode 0644)`) }),
+    ]);
+  });
+
+  it('a one-shot pairing key file others can read is reported once, and still pairs', async () => {
+    const logs = memoryDestination();
+    const scratch = await startReceiver();
+    const keyFile = join(scratch.root, 'pairing.key');
+    await writeFile(keyFile, 'k3y-0123456789abcdef-xyz\n', { mode: 0o640 });
+    await chmod(keyFile, 0o640);
+    const h = await startReceiver({ settings: { 'receiver.pairingKeyFile': keyFile }, logs });
+    const offloader = await h.offloader('office');
+    const client = h.client(offloader);
+    expect((await client.previewIdentity()).pairingKeyArmed).toBe(true);
+    expect((await client.previewIdentity()).pairingKeyArmed).toBe(true);
+    expect(logs.records.filter((r) => r.file === keyFile)).toEqual([
+      expect.objectContaining({ level: 40, mode: '0640', msg: expect.stringContaining(`pairing key file ${keyFile} is accessible by group or others (mode 0640)`) }),
+    ]);
+    expect((await client.requestPair({ pairingKey: 'k3y-0123456789abcdef-xyz' })).state).toBe(APPROVED);
   });
 });
