@@ -1,10 +1,10 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectNatsBus, createInProcessBus, type Bus } from '@kiln/bus';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
 import { loadConfig } from '@kiln/config';
 import { createCatalogBusClient } from '@kiln/contracts';
-import { createRootLogger } from '@kiln/logging';
+import { createRootLogger, memoryDestination } from '@kiln/logging';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCatalogService, EMBEDDED_CATALOG_DIR, importCatalog, importedCatalogDir, openUpstreamSource, writeCatalogTree } from '../src/index.js';
 import { EMBEDDED_SOURCE, tempDir, writeTinySplitTree, type TempDir } from './fixtures.js';
@@ -21,7 +21,7 @@ afterEach(async () => {
   await tmp.dispose();
 });
 
-async function service(bus: Bus, settings: Record<string, string> = {}) {
+async function service(bus: Bus, settings: Record<string, string> = {}, logs?: ReturnType<typeof memoryDestination>) {
   const config = await loadConfig({
     env: { HOME: '/nonexistent' },
     flags: [
@@ -29,7 +29,7 @@ async function service(bus: Bus, settings: Record<string, string> = {}) {
       ...Object.entries(settings).map(([path, value]) => ({ path, value, flag: `--set ${path}` })),
     ],
   });
-  const logger = await createRootLogger({ level: 'silent', pretty: false });
+  const logger = await createRootLogger(logs ? { level: 'info', pretty: false, destination: logs } : { level: 'silent', pretty: false });
   return createCatalogService({ name: 'catalog', bus, config, logger, fail: () => undefined });
 }
 
@@ -86,12 +86,67 @@ describe('catalog service', () => {
     await bus.close();
   });
 
-  it('refuses to start on a catalog that does not match its manifest, naming it', async () => {
+  it.each([
+    ['a truncated body', 'components/sensor.dht.json', (file: string) => truncate(file, 40)],
+    ['a missing body', 'boards/d1_mini.json', (file: string) => rm(file)],
+    ['an index that is not JSON', 'components.index.json', (file: string) => writeFile(file, '{"header": {"format"')],
+  ])('a broken imported catalog (%s) does not stop the service: the shipped one is served, with a warning naming the file', async (_label, rel, breakIt) => {
     const bus = createInProcessBus();
-    const result = await importCatalog(importedCatalogDir(join(tmp.path, 'data')), [EMBEDDED_SOURCE]);
-    await rm(join(result.tree, 'components', 'wifi.json'));
+    const source = join(tmp.path, 'upstream');
+    await writeTinySplitTree(source);
+    const { tree } = await importCatalog(importedCatalogDir(join(tmp.path, 'data')), [source]);
+    await breakIt(join(tree, rel));
+    const logs = memoryDestination();
+    const svc = await service(bus, {}, logs);
+    await svc.start();
+    try {
+      expect(svc.catalog!.root).toBe(EMBEDDED_CATALOG_DIR);
+      expect(svc.health()).toMatchObject({ ok: true, detail: { root: EMBEDDED_CATALOG_DIR, brokenRoot: tree, brokenProblem: expect.stringContaining(rel) } });
+      expect(logs.records.filter((r) => r.level === 40)).toEqual([
+        expect.objectContaining({ root: tree, file: join(tree, rel), msg: expect.stringMatching(/is broken .*serving the catalog shipped with Kiln instead; re-run `kiln catalog import`/) }),
+      ]);
+      const client = createCatalogBusClient(bus);
+      expect(JSON.parse(await client.getBoard({ boardId: 'd1_mini' }))).toMatchObject({ id: 'd1_mini' });
+    } finally {
+      await svc.stop();
+      await bus.close();
+    }
+  });
+
+  it('a body corrupted in place (same size) fails only the request that reads it, naming the file; the service keeps answering', async () => {
+    const bus = createInProcessBus();
+    const source = join(tmp.path, 'upstream');
+    await writeTinySplitTree(source);
+    const { tree } = await importCatalog(importedCatalogDir(join(tmp.path, 'data')), [source]);
+    const body = join(tree, 'components', 'sensor.dht.json');
+    const bytes = await readFile(body);
+    await writeFile(body, Buffer.from(bytes.toString('latin1').replace('DHT', 'XYZ'), 'latin1'));
     const svc = await service(bus);
-    await expect(svc.start()).rejects.toMatchObject({ code: 'failed_precondition', message: expect.stringContaining(`catalog at ${result.tree} does not match its manifest`) });
+    await svc.start();
+    try {
+      expect(svc.catalog!.root).toBe(tree);
+      const client = createCatalogBusClient(bus);
+      await expect(client.getComponentBodies({ componentIds: ['sensor.dht'] })).rejects.toMatchObject({
+        code: 'failed_precondition',
+        message: expect.stringContaining('components/sensor.dht.json does not have the content the manifest lists'),
+      });
+      expect(JSON.parse(await client.getComponentBodies({ componentIds: ['wifi'] })).components).toEqual([expect.objectContaining({ id: 'wifi' })]);
+      expect(svc.health()).toMatchObject({ ok: true, detail: { root: tree } });
+    } finally {
+      await svc.stop();
+      await bus.close();
+    }
+  });
+
+  it('a broken configured catalog dir (catalog.dir) falls back to the shipped one the same way', async () => {
+    const bus = createInProcessBus();
+    const copy = join(tmp.path, 'shipped-copy');
+    await writeCatalogTree(copy, [await openUpstreamSource(EMBEDDED_SOURCE)]);
+    await rm(join(copy, 'components', 'wifi.json'));
+    const svc = await service(bus, { 'catalog.dir': copy });
+    await svc.start();
+    expect(svc.catalog!.root).toBe(EMBEDDED_CATALOG_DIR);
+    await svc.stop();
     await bus.close();
   });
 });

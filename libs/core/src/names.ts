@@ -46,3 +46,24 @@ export function assertConfigurationName(field: string, value: unknown): string {
   }
   return value;
 }
+
+/** Names people read (an offloader's or receiver's name): a line in a list, not a file name. */
+export const DISPLAY_NAME_MAX = 64;
+
+/**
+ * Control characters (C0, DEL, C1), line/paragraph separators and bidi overrides: each can forge or
+ * hide text where the name is shown (a terminal, a log line, the approval list).
+ */
+const HIDDEN_OR_CONTROL = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+export function isDisplayName(value: unknown, maxLength = DISPLAY_NAME_MAX): value is string {
+  return typeof value === 'string' && value.trim() !== '' && [...value].length <= maxLength && !HIDDEN_OR_CONTROL.test(value);
+}
+
+/** A name shown to people; refused (invalid_args naming the value) when empty, too long or carrying control characters. */
+export function assertDisplayName(field: string, value: unknown, maxLength = DISPLAY_NAME_MAX): string {
+  if (!isDisplayName(value, maxLength)) {
+    throw invalidArgs(field, value, `must be 1-${maxLength} characters without control characters (newlines, escapes, NUL, bidi overrides)`);
+  }
+  return value;
+}

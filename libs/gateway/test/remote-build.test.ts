@@ -114,6 +114,14 @@ describe('remote_build/* (offloader side, served by the firmware service)', () =
     // A pin that is not what the receiver presents is refused before anything is sent.
     expect((await ws.call('remote_build/request_pair', { hostname, port, pin_sha256: 'ab'.repeat(32) })).error_code).toBe('permission_denied');
     await ws.call('remote_build/set_pairing_window', { open: true });
+    // Names the receiver lists for approval (or this host shows) carry no control characters.
+    for (const field of ['offloader_label', 'receiver_label']) {
+      expect(await ws.call('remote_build/request_pair', { hostname, port, pin_sha256: preview.pin_sha256, [field]: 'attic\u001b[2Kapproved' })).toMatchObject({
+        error_code: 'invalid_args',
+        details: { field, value: 'attic\u001b[2Kapproved' },
+      });
+    }
+    expect(((await ws.call('remote_build/get_identity')).result as { peers: unknown[] }).peers).toEqual([]);
     const requested = (await ws.call('remote_build/request_pair', { hostname, port, pin_sha256: preview.pin_sha256, receiver_label: 'attic' })).result as { status: string };
     expect(requested.status).toBe('pending');
     expect((await ws.call('remote_build/get_offloader_settings')).result).toMatchObject({ pairings: [] });

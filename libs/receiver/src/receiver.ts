@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { REMOTE_PROTOCOL_VERSION, remotePb as pb } from '@kiln/contracts';
-import { assertSafeId, KilnError, type Clock } from '@kiln/core';
+import { assertDisplayName, assertSafeId, KilnError, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { certificateFingerprint, loadOrCreateIdentity, PeerTrustStore, rotateIdentity, type PeerIdentity } from '@kiln/remote-identity';
 import { RunningGroups, Toolchain } from '@kiln/toolchain';
 import { readArtifacts, type Artifact } from './artifacts.js';
 import { BundleStore } from './bundle-store.js';
 import { Builds, type Build } from './builds.js';
-import { PairingKey, PairingWindow } from './pairing.js';
+import { PairingKey, PairingWindow, UnprovenCertificates } from './pairing.js';
 import { PeerRegistry, toPeerMessage, type PeerRecord } from './peers.js';
 import type { ReceiverSettings } from './settings.js';
 import { sweepColdBuilds, type SweepResult } from './sweep.js';
@@ -40,6 +40,7 @@ export class Receiver {
   readonly builds: Builds;
   readonly window: PairingWindow;
   private readonly pairingKey: PairingKey;
+  private readonly unproven = new UnprovenCertificates(MAX_PENDING_PEERS);
   private readonly laneListeners = new Set<() => void>();
   private readonly changeListeners = new Set<(change: ReceiverChange) => void>();
   private identityValue: PeerIdentity | undefined;
@@ -56,7 +57,7 @@ export class Receiver {
     const limits = { maxExtractedBytes: settings.maxExtractedBytes, maxEntries: settings.maxBundleEntries };
     this.bundles = new BundleStore(join(deps.stateDir, 'bundles'), settings.maxBundleBytes, limits);
     this.window = new PairingWindow(deps.clock, () => this.announce({ kind: 'pairing_window' }));
-    this.pairingKey = new PairingKey(settings.pairingKeyFile, settings.pairingKeyTtlS * 1000, deps.clock);
+    this.pairingKey = new PairingKey(settings.pairingKeyFile, settings.pairingKeyTtlS * 1000, deps.clock, deps.logger);
     this.groups = new RunningGroups(join(deps.stateDir, 'running'));
     const toolchain = deps.toolchain ?? new Toolchain({ command: settings.toolchain.split(/\s+/), killGraceMs: settings.killGraceMs });
     this.builds = new Builds({
@@ -79,7 +80,7 @@ export class Receiver {
       if (report.outcome === 'killed' || report.outcome === 'survived') this.deps.logger.warn({ buildId: report.id, pgid: report.record?.pgid, outcome: report.outcome }, 'stopped a compile left running by a previous receiver process');
       else if (report.outcome === 'error') this.deps.logger.warn({ buildId: report.id, err: report.error }, 'a running-build record could not be reaped; ignored');
     }
-    this.identityValue = await loadOrCreateIdentity(this.identityDir, this.settings.name);
+    this.identityValue = await loadOrCreateIdentity(this.identityDir, this.settings.name, { logger: this.deps.logger });
     await this.peers.load();
     this.trustValue = new PeerTrustStore(this.identityValue, this.peers.certificates());
   }
@@ -107,12 +108,14 @@ export class Receiver {
   }
 
   /**
-   * A pairing request. `connectionFingerprint` is the caller's certificate when TLS already trusts it
-   * (a known peer asking again); then it must be the certificate in the request.
+   * A pairing request. `connectionFingerprint` is the certificate this connection's TLS handshake
+   * verified (undefined when the receiver did not trust it yet). The request is filed only when that
+   * is the certificate in the request: otherwise anyone could file a request under another
+   * offloader's pin (its certificate is no secret) with a name of their choosing.
    */
   async requestPair(req: pb.RequestPairRequest, connectionFingerprint: string | undefined): Promise<pb.RequestPairResponse> {
     assertSafeId('dashboard_id', req.dashboardId);
-    const name = req.name.trim().slice(0, 64) || req.dashboardId;
+    const name = req.name.trim() === '' ? req.dashboardId : assertDisplayName('name', req.name.trim());
     let fingerprint: string;
     try {
       fingerprint = certificateFingerprint(req.certificatePem);
@@ -126,26 +129,48 @@ export class Receiver {
       });
     }
     if (connectionFingerprint !== undefined && connectionFingerprint !== fingerprint) {
-      throw new KilnError('permission_denied', 'certificate_pem is not the certificate this connection presents', { field: 'certificate_pem' });
+      throw new KilnError('permission_denied', `certificate_pem (fingerprint ${fingerprint}) is not the certificate this connection presents (${connectionFingerprint}); nothing was filed`, {
+        field: 'certificate_pem',
+        value: fingerprint,
+        presented: connectionFingerprint,
+      });
     }
     const known = this.peers.byFingerprint(fingerprint);
     if (known?.state === 'approved' && known.dashboardId === req.dashboardId) return this.pairReply('approved');
-    let approve = false;
+    await this.assertMayRequest(req);
+    if (connectionFingerprint === undefined) {
+      // Nothing proves the caller holds this certificate's key yet: trust it for the next handshake
+      // and let the offloader come back presenting it.
+      this.unproven.add(fingerprint, req.certificatePem);
+      this.refreshTrust();
+      return { state: pb.PairState.PAIR_STATE_PROVE_KEY, receiverDashboardId: this.identity.dashboardId };
+    }
+    // Whoever holds the operator's one-shot key is approved by it: a headless receiver has nobody to click.
+    const approve = req.pairingKey !== '';
+    if (approve) await this.pairingKey.consume(req.pairingKey);
+    const peer = await this.peers.request({ dashboardId: req.dashboardId, name, fingerprint, certPem: req.certificatePem }, approve);
+    this.unproven.delete(fingerprint);
+    this.refreshTrust();
+    this.announce({ kind: 'peer', peer, removed: false });
+    this.deps.logger.info({ peer: peer.dashboardId, name: peer.name, fingerprint, state: peer.state }, 'pairing requested');
+    return this.pairReply(peer.state);
+  }
+
+  /** The gate of a new request: an open window (with room for one more) or an armed one-shot key. */
+  private async assertMayRequest(req: pb.RequestPairRequest): Promise<void> {
     if (req.pairingKey !== '') {
-      await this.pairingKey.consume(req.pairingKey);
-      // Whoever holds the operator's one-shot key is approved by it: a headless receiver has nobody to click.
-      approve = true;
+      await this.pairingKey.assertArmed();
     } else if (!this.window.isOpen) {
       throw new KilnError('permission_denied', 'pairing refused: the receiver\'s pairing window is closed (open it on the receiver, or use its one-shot pairing key)', {});
     } else if (!this.peers.list().some((p) => p.dashboardId === req.dashboardId) && this.peers.list().filter((p) => p.state === 'pending').length >= MAX_PENDING_PEERS) {
       // An open window must not let anyone on the network grow the peers file without bound.
       throw new KilnError('unavailable', `pairing refused: ${MAX_PENDING_PEERS} requests already wait for approval on the receiver`, {});
     }
-    const peer = await this.peers.request({ dashboardId: req.dashboardId, name, fingerprint, certPem: req.certificatePem }, approve);
-    this.trust.setPeerCerts(this.identity, this.peers.certificates());
-    this.announce({ kind: 'peer', peer, removed: false });
-    this.deps.logger.info({ peer: peer.dashboardId, name: peer.name, fingerprint, state: peer.state }, 'pairing requested');
-    return this.pairReply(peer.state);
+  }
+
+  /** TLS trust anchors: pending and approved peers, and certificates offered but not proven yet. */
+  private refreshTrust(): void {
+    this.trust.setPeerCerts(this.identity, [...this.peers.certificates(), ...this.unproven.list()]);
   }
 
   pairStatus(connectionFingerprint: string | undefined): pb.PairStatusResponse {
@@ -171,7 +196,7 @@ export class Receiver {
   async remove(ref: string): Promise<boolean> {
     const removed = await this.peers.remove(ref);
     if (!removed) return false;
-    this.trust.setPeerCerts(this.identity, this.peers.certificates());
+    this.refreshTrust();
     this.announce({ kind: 'peer', peer: removed, removed: true });
     return true;
   }
@@ -179,7 +204,7 @@ export class Receiver {
   /** New key and certificate (same dashboard id). Offloaders must confirm the new pin (preview + request). */
   async rotate(): Promise<void> {
     this.identityValue = await rotateIdentity(this.identityDir);
-    this.trust.setIdentity(this.identityValue, this.peers.certificates());
+    this.trust.setIdentity(this.identityValue, [...this.peers.certificates(), ...this.unproven.list()]);
     this.deps.logger.warn({ fingerprint: this.identityValue.fingerprint }, 'receiver identity rotated: offloaders must confirm the new pin');
     this.announce({ kind: 'identity' });
   }

@@ -1,12 +1,13 @@
 import { hostname } from 'node:os';
 import { intSetting, listenSetting, v } from '@kiln/config';
+import { isDisplayName } from '@kiln/core';
 
 /** The `receiver` config section. */
 export const receiverSettingsSchema = v.strictObject({
   /** gRPC (TLS, pinned both ways) host:port; port 0 picks a free one. Offloaders reach it over the LAN. */
   grpcListen: listenSetting('0.0.0.0:7054'),
   /** The name offloaders see when they preview this receiver. */
-  name: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty('must not be empty'), v.maxLength(64, 'must be at most 64 characters')), hostname()),
+  name: v.optional(v.pipe(v.string(), v.trim(), v.check((s: string) => isDisplayName(s), 'must be 1-64 characters without control characters')), hostname()),
   /** How long an opened pairing window stays open unless closed earlier (it starts closed). */
   pairingWindowS: intSetting(300, { min: 10, max: 86_400 }),
   /**

@@ -7,7 +7,7 @@ import { callRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
 import { createReceiverClient, previewReceiver, type ReceiverClient } from '@kiln/contracts/grpc';
 import type { Clock } from '@kiln/core';
 import { SIM_BIN } from '@kiln/esphome-sim';
-import { createRootLogger } from '@kiln/logging';
+import { createRootLogger, type LoggerOptions } from '@kiln/logging';
 import { loadOrCreateIdentity, packBundle, type PeerIdentity } from '@kiln/remote-identity';
 import { Toolchain } from '@kiln/toolchain';
 import { afterEach } from 'vitest';
@@ -45,7 +45,9 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-export async function startReceiver(options: { settings?: Record<string, string>; knobs?: { default?: Knobs; devices?: Record<string, Knobs> } } = {}): Promise<ReceiverHarness> {
+export async function startReceiver(
+  options: { settings?: Record<string, string>; knobs?: { default?: Knobs; devices?: Record<string, Knobs> }; logs?: NonNullable<LoggerOptions['destination']> } = {},
+): Promise<ReceiverHarness> {
   const root = await mkdtemp(join(tmpdir(), 'kiln-receiver-'));
   const dataDir = join(root, 'data');
   const configDir = join(root, 'config');
@@ -62,7 +64,7 @@ export async function startReceiver(options: { settings?: Record<string, string>
   const clock = new TestClock();
   const knobs = { default: { compileMs: 100, steps: 5, ...options.knobs?.default }, devices: options.knobs?.devices ?? {} };
   const toolchain = new Toolchain({ command: [SIM_BIN], killGraceMs: 2_000, env: { ESPHOME_SIM_KNOBS_JSON: JSON.stringify(knobs) } });
-  const logger = await createRootLogger({ level: 'silent', pretty: false });
+  const logger = await createRootLogger(options.logs ? { level: 'info', pretty: false, destination: options.logs } : { level: 'silent', pretty: false });
   const create = (): ReceiverService => createReceiverService({ name: 'receiver', bus, config, logger, fail: (e) => { throw e; } }, { clock, toolchain });
   let service = create();
   await service.start();

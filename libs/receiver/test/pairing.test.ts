@@ -1,11 +1,29 @@
-import { readdir, utimes } from 'node:fs/promises';
+import { chmod, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeGenericClientConstructor, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { callRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
-import { previewReceiver } from '@kiln/contracts/grpc';
-import { bundleFor, deviceYaml, startReceiver, writeKeyFile } from './harness.js';
+import { deadline, fromGrpcError, PairingServiceService, previewReceiver } from '@kiln/contracts/grpc';
+import { memoryDestination } from '@kiln/logging';
+import { pinnedChannelCredentials, type PeerIdentity } from '@kiln/remote-identity';
+import { bundleFor, deviceYaml, startReceiver, writeKeyFile, type ReceiverHarness } from './harness.js';
 
-const { PAIR_STATE_APPROVED: APPROVED, PAIR_STATE_PENDING: PENDING, PAIR_STATE_UNPAIRED: UNPAIRED } = pb.PairState;
+const { PAIR_STATE_APPROVED: APPROVED, PAIR_STATE_PENDING: PENDING, PAIR_STATE_UNPAIRED: UNPAIRED, PAIR_STATE_PROVE_KEY: PROVE_KEY } = pb.PairState;
+
+type RawRequestPair = (req: pb.RequestPairRequest, md: Metadata, options: { deadline: Date }, cb: (err: ServiceError | null, res: pb.RequestPairResponse) => void) => void;
+
+/** One RequestPair on a fresh connection that presents `tls` but sends whatever `request` says (what a hostile client can do). */
+async function rawRequestPair(h: ReceiverHarness, tls: PeerIdentity, request: pb.RequestPairRequest): Promise<pb.RequestPairResponse> {
+  const receiver = h.service.receiver.identity;
+  const Client = makeGenericClientConstructor(PairingServiceService, 'PairingService');
+  const client = new Client(h.address, pinnedChannelCredentials(tls, receiver), { 'grpc.ssl_target_name_override': 'kiln-receiver' });
+  try {
+    const call = (client as unknown as { requestPair: RawRequestPair }).requestPair.bind(client);
+    return await new Promise((resolve, reject) => call(request, new Metadata(), { deadline: deadline() }, (err, res) => (err ? reject(fromGrpcError(err)) : resolve(res))));
+  } finally {
+    client.close();
+  }
+}
 
 describe('pairing', () => {
   it('a closed window refuses; an open one records a pending peer that can do nothing until approved', async () => {
@@ -31,6 +49,50 @@ describe('pairing', () => {
     expect((await client.pairStatus()).state).toBe(APPROVED);
     expect(await client.hasBundle('0'.repeat(64))).toBe(false);
     expect((await client.submitBundle(await bundleFor('a.yaml', deviceYaml('a')))).sent).toBe(true);
+  });
+
+  it("a request carrying another offloader's certificate files nothing and is refused once the connection is known; the honest request still works", async () => {
+    const h = await startReceiver();
+    const victim = await h.offloader('victim');
+    const attacker = await h.offloader('attacker');
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    const pin = h.service.receiver.identity.fingerprint;
+    const forged = { dashboardId: attacker.dashboardId, name: 'Victim laptop', certificatePem: victim.certPem, receiverFingerprint: pin, pairingKey: '' };
+
+    // The attacker's handshake proves no key the receiver knows: the victim's certificate is not filed.
+    expect((await rawRequestPair(h, attacker, forged)).state).toBe(PROVE_KEY);
+    expect(h.service.receiver.peers.list()).toEqual([]);
+    // With its own certificate trusted in the handshake, the attacker's connection is known: the mismatch is refused outright.
+    expect((await rawRequestPair(h, attacker, { ...forged, certificatePem: attacker.certPem })).state).toBe(PROVE_KEY);
+    await expect(rawRequestPair(h, attacker, forged)).rejects.toMatchObject({
+      code: 'permission_denied',
+      message: expect.stringMatching(new RegExp(`fingerprint ${victim.fingerprint}\\) is not the certificate this connection presents \\(${attacker.fingerprint}`)),
+    });
+    expect(h.service.receiver.peers.list()).toEqual([]);
+    expect((await callRpc(h.bus, receiverRpc.getIdentity, {})).peers).toEqual([]);
+
+    expect((await h.client(victim).requestPair()).state).toBe(PENDING);
+    expect(h.service.receiver.peers.list()).toEqual([expect.objectContaining({ dashboardId: victim.dashboardId, name: 'victim', fingerprint: victim.fingerprint, state: 'pending' })]);
+  });
+
+  it.each([
+    ['a newline', 'office\nApproved: trusted-host'],
+    ['a terminal escape', 'office\u001b[2K\u001b[1Gtrusted'],
+    ['NUL', 'office\u0000'],
+    ['a bidi override', 'office\u202egnp.exe'],
+    ['65 characters', 'o'.repeat(65)],
+  ])('an offloader name with %s is refused (invalid_args naming it) and nothing is filed', async (_label, name) => {
+    const h = await startReceiver();
+    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    const offloader = await h.offloader('office');
+    await expect(h.client({ ...offloader, name }).requestPair()).rejects.toMatchObject({
+      code: 'invalid_args',
+      message: expect.stringContaining(`name: must be 1-64 characters without control characters`),
+      details: { field: 'name', value: name },
+    });
+    expect(h.service.receiver.peers.list()).toEqual([]);
+    expect((await h.client({ ...offloader, name: 'Office PC (Zoë)' }).requestPair()).state).toBe(PENDING);
+    expect(h.service.receiver.peers.list()).toEqual([expect.objectContaining({ name: 'Office PC (Zoë)' })]);
   });
 
   it('bounds what an open window lets strangers do: a day at most, 16 pending requests', async () => {
@@ -165,5 +227,44 @@ describe('one-shot pairing key', () => {
     const offloader = await h.offloader('late');
     await expect(h.client(offloader).requestPair({ pairingKey: KEY })).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/expired/) });
     expect(h.service.receiver.peers.list()).toEqual([]);
+  });
+});
+
+describe('key files', () => {
+  it('the identity is created owner-only (file 0600 in a 0700 dir); a key file others can read is used with a warning naming it and its mode', async () => {
+    const logs = memoryDestination();
+    const h = await startReceiver({ logs });
+    const identityDir = join(h.dataDir, 'receiver', 'identity');
+    const keyFile = join(identityDir, 'identity.json');
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    expect((await stat(identityDir)).mode & 0o777).toBe(0o700);
+    const warnings = (): Array<Record<string, unknown>> => logs.records.filter((r) => r.level === 40 && r.file !== undefined);
+    expect(warnings()).toEqual([]);
+
+    const before = h.service.receiver.identity.fingerprint;
+    await chmod(keyFile, 0o644);
+    await h.restart();
+    // Still the same identity: a warning, not a refusal.
+    expect(h.service.receiver.identity.fingerprint).toBe(before);
+    expect(warnings()).toEqual([
+      expect.objectContaining({ file: keyFile, mode: '0644', msg: expect.stringContaining(`private key file ${keyFile} is accessible by group or others (mode 0644)`) }),
+    ]);
+  });
+
+  it('a one-shot pairing key file others can read is reported once, and still pairs', async () => {
+    const logs = memoryDestination();
+    const scratch = await startReceiver();
+    const keyFile = join(scratch.root, 'pairing.key');
+    await writeFile(keyFile, 'k3y-0123456789abcdef-xyz\n', { mode: 0o640 });
+    await chmod(keyFile, 0o640);
+    const h = await startReceiver({ settings: { 'receiver.pairingKeyFile': keyFile }, logs });
+    const offloader = await h.offloader('office');
+    const client = h.client(offloader);
+    expect((await client.previewIdentity()).pairingKeyArmed).toBe(true);
+    expect((await client.previewIdentity()).pairingKeyArmed).toBe(true);
+    expect(logs.records.filter((r) => r.file === keyFile)).toEqual([
+      expect.objectContaining({ level: 40, mode: '0640', msg: expect.stringContaining(`pairing key file ${keyFile} is accessible by group or others (mode 0640)`) }),
+    ]);
+    expect((await client.requestPair({ pairingKey: 'k3y-0123456789abcdef-xyz' })).state).toBe(APPROVED);
   });
 });

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { Server, type ServerWritableStream } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { remotePb as pb } from '@kiln/contracts';
@@ -40,6 +41,22 @@ describe('bundle checks', () => {
     expect((await readdir(scratch)).filter((f) => !f.endsWith('.tar.gz')).sort()).toEqual(['build']);
     expect(await readdir(join(scratch, 'build'))).toEqual(['src']);
     await expect(stat('/tmp/escape.yaml')).rejects.toThrow();
+  });
+
+  it.each([
+    ['random bytes', () => randomBytes(4096), /not gzip data/],
+    ['gzip of random bytes (no tar inside)', () => gzipSync(randomBytes(4096)), /not a tar archive inside/],
+    ['a truncated bundle', async () => (await packBundle([{ name: 'kitchen.yaml', data: randomBytes(4096).toString('hex') }])).subarray(0, 200), /truncated/],
+  ])('refuses %s as invalid_args saying what is wrong', async (_label, bytes, message) => {
+    const file = join(scratch, 'bad.tar.gz');
+    await writeFile(file, await bytes());
+    const dest = join(scratch, 'build', 'src');
+    await expect(walkBundle(file, LIMITS, dest)).rejects.toMatchObject({ code: 'invalid_args', message: expect.stringMatching(/^bundle is not a readable \.tar\.gz: /), details: { field: 'bundle' } });
+    await expect(walkBundle(file, LIMITS)).rejects.toMatchObject({ code: 'invalid_args', message: expect.stringMatching(message) });
+  });
+
+  it('a missing bundle file is not blamed on the sender', async () => {
+    await expect(walkBundle(join(scratch, 'gone.tar.gz'), LIMITS)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('refuses a gzip bomb and too many entries', async () => {
@@ -87,6 +104,14 @@ describe('submit over gRPC', () => {
     expect(await client.hasBundle(createHash('sha256').update(bundle).digest('hex'))).toBe(false);
     await expect(stat(join(h.root, 'escape.yaml'))).rejects.toThrow();
     await expect(stat(join(h.configDir, '.esphome'))).rejects.toThrow();
+  });
+
+  it('random bytes sent as a bundle are refused as invalid_args and nothing is stored', async () => {
+    const h = await startReceiver();
+    const client = await h.paired(await h.offloader('office'));
+    const junk = randomBytes(10_000);
+    await expect(client.submitBundle(junk)).rejects.toMatchObject({ code: 'invalid_args', message: expect.stringMatching(/bundle is not a readable \.tar\.gz: not gzip data/) });
+    expect(await client.hasBundle(createHash('sha256').update(junk).digest('hex'))).toBe(false);
   });
 
   it('a good bundle still builds after refused ones (the refusals left no state behind)', async () => {

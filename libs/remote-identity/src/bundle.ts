@@ -26,9 +26,14 @@ export async function walkBundle(archive: string, limits: BundleLimits, dest?: s
   const files: string[] = [];
   const seen = new Set<string>();
   let bytes = 0;
-  const feeding = pipeline(createReadStream(archive), createGunzip(), extract).catch((err: Error) => {
-    throw refused(`bundle is not a readable .tar.gz (${err.message})`, {});
-  });
+  // Settles with the feed's error (or undefined): awaited below on every path, never left unhandled.
+  const feeding = pipeline(createReadStream(archive), createGunzip(), extract).then(
+    () => undefined,
+    (err: unknown) => err as Error,
+  );
+  // Rejects when the feed fails; never settles otherwise.
+  const feedFailed = feeding.then((err) => (err ? Promise.reject(err) : new Promise<never>(() => undefined)));
+  feedFailed.catch(() => undefined);
   try {
     for await (const entry of extract) {
       const { name: rawName, type, size = 0 } = entry.header;
@@ -55,16 +60,22 @@ export async function walkBundle(archive: string, limits: BundleLimits, dest?: s
         } else {
           await mkdir(dirname(target), { recursive: true });
           // 'wx': never through an existing file (or anything else already there).
-          await pipeline(entry, createWriteStream(target, { flags: 'wx', mode: 0o644 }));
+          const out = createWriteStream(target, { flags: 'wx', mode: 0o644 });
+          // An archive that breaks off mid-entry destroys the entry, and piping a destroyed tar-stream
+          // entry never settles: the feed's failure ends the write instead.
+          await Promise.race([pipeline(entry, out), feedFailed]).finally(() => out.destroy());
         }
       }
       if (type === 'file') files.push(name);
     }
-    await feeding;
+    const failed = await feeding;
+    if (failed) throw isCorruption(failed) ? unreadable(failed) : failed;
   } catch (err) {
     extract.destroy();
-    await feeding.catch(() => undefined);
-    throw err;
+    const failed = await feeding;
+    // Bytes that are not gzip, or not tar inside, surface in the entry loop as the very error the feed
+    // failed with (a zlib or tar-stream Error): the sender's fault, not an internal one.
+    throw failed !== undefined && err === failed && isCorruption(failed) ? unreadable(failed) : err;
   }
   return files;
 }
@@ -80,6 +91,23 @@ function checkEntryName(raw: string): string {
     name.split('/').some((segment) => segment === '..' || segment === '.' || segment === '');
   if (bad) throw refused(`bundle entry ${JSON.stringify(raw)} is not a relative path inside the bundle (absolute, "..", or malformed)`, { entry: raw });
   return name;
+}
+
+/**
+ * zlib's data errors (Z_*) and tar-stream's parse errors (plain Errors without a code) are about the
+ * bytes; a system error (ENOENT, EIO: code E*) reading the stored file is ours and stays internal.
+ */
+function isCorruption(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === undefined || code.startsWith('Z_');
+}
+
+/** What was wrong with an archive that could not be read, in the sender's terms. */
+function unreadable(err: Error): KilnError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const what =
+    code === 'Z_DATA_ERROR' ? 'not gzip data or corrupt compressed data' : code === 'Z_BUF_ERROR' ? 'truncated' : /tar header/i.test(err.message) ? 'gzip, but not a tar archive inside' : 'unreadable';
+  return refused(`bundle is not a readable .tar.gz: ${what} (${err.message})`, { reason: err.message });
 }
 
 function refused(message: string, details: Record<string, unknown>): KilnError {

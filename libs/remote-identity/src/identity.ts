@@ -1,6 +1,8 @@
 import { createHash, randomUUID, webcrypto, X509Certificate } from 'node:crypto';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { KilnError, readTextIfExists, writeFileAtomic } from '@kiln/core';
+import { SECRET_DIR_MODE, SECRET_FILE_MODE, warnIfExposed, type KeyFileWarner } from './key-file.js';
 
 /**
  * A remote-build peer's identity: an EC P-256 key and a self-signed certificate, pinned by the
@@ -23,8 +25,10 @@ interface IdentityMeta {
 
 /** Key, certificate and id in ONE file, so a rotation is one atomic rename (never a key without its cert). */
 const IDENTITY_FILE = 'identity.json';
-/** Private material: owner-only. */
-const SECRET_MODE = 0o600;
+/** Reading an identity: where to warn about a key file others can read. */
+export interface IdentityOptions {
+  logger?: KeyFileWarner;
+}
 /** Pins, not expiry, carry the trust; a long validity keeps a headless receiver from expiring under its peers. */
 const VALIDITY_YEARS = 20;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
@@ -74,10 +78,10 @@ const creating = new Map<string, Promise<PeerIdentity>>();
  * process share one creation (two would write two different keys, and the loser's pin would be shown
  * or sent once and then never again).
  */
-export function loadOrCreateIdentity(dir: string, name: string): Promise<PeerIdentity> {
+export function loadOrCreateIdentity(dir: string, name: string, options: IdentityOptions = {}): Promise<PeerIdentity> {
   const pending = creating.get(dir);
   if (pending) return pending;
-  const run = (async () => (await readIdentity(dir)) ?? writeIdentity(dir, { dashboardId: randomUUID(), name }))();
+  const run = (async () => (await readIdentity(dir, options)) ?? writeIdentity(dir, { dashboardId: randomUUID(), name }))();
   creating.set(dir, run);
   const forget = () => void creating.delete(dir);
   run.then(forget, forget);
@@ -92,9 +96,11 @@ export async function rotateIdentity(dir: string): Promise<PeerIdentity> {
 }
 
 /** The identity stored in `dir`, or undefined when none was created yet (reading loads only node:crypto). */
-export async function readIdentity(dir: string): Promise<PeerIdentity | undefined> {
-  const text = await readTextIfExists(join(dir, IDENTITY_FILE));
+export async function readIdentity(dir: string, options: IdentityOptions = {}): Promise<PeerIdentity | undefined> {
+  const file = join(dir, IDENTITY_FILE);
+  const text = await readTextIfExists(file);
   if (text === undefined) return undefined;
+  await warnIfExposed(file, 'private key file', options.logger);
   try {
     const stored = JSON.parse(text) as Partial<Record<'dashboardId' | 'name' | 'keyPem' | 'certPem', unknown>>;
     const { dashboardId, name, keyPem, certPem } = stored;
@@ -129,6 +135,11 @@ async function writeIdentity(dir: string, meta: IdentityMeta): Promise<PeerIdent
   const keyPem = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
   const certPem = cert.toString('pem');
   const identity = { ...meta, keyPem, certPem };
-  await writeFileAtomic(join(dir, IDENTITY_FILE), `${JSON.stringify(identity, null, 2)}\n`, SECRET_MODE);
+  // The key's own directory is created owner-only (an existing one keeps the mode the operator chose).
+  await mkdir(dirname(dir), { recursive: true });
+  await mkdir(dir, { mode: SECRET_DIR_MODE }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  await writeFileAtomic(join(dir, IDENTITY_FILE), `${JSON.stringify(identity, null, 2)}\n`, SECRET_FILE_MODE);
   return { ...identity, fingerprint: certificateFingerprint(certPem) };
 }

@@ -27,7 +27,7 @@ export async function pair(args: ParsedHostArgs, out: (line: string) => void): P
   if (!Number.isInteger(waitS) || waitS < 0) throw new KilnError('invalid_args', `--wait: must be a whole number of seconds, got ${JSON.stringify(args.wait)}`, { field: '--wait', value: args.wait });
   const config = await loadConfig({ flags: args.flags, ...(args.configFile ? { configFile: args.configFile } : {}) });
   const offloaderDir = join(config.core.dataDir, 'offloader');
-  const identity = await loadOrCreateIdentity(join(offloaderDir, 'identity'), hostname());
+  const identity = await loadOrCreateIdentity(join(offloaderDir, 'identity'), hostname(), { logger: { warn: (_details, message) => out(`warning: ${message}`) } });
   const preview = await previewReceiver(address, identity);
   out(`receiver ${preview.identity.name} (${preview.identity.dashboardId}), kiln ${preview.identity.kilnVersion}`);
   out(`receiver pin: ${formatPin(preview.pin)}`);

@@ -57,9 +57,9 @@ export class BodyCache {
     try {
       data = await readFile(join(this.root, rel));
     } catch (err) {
-      return refuse(this.root, `${rel} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      return refuse(this.root, `${rel} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, rel);
     }
-    if (!createHash('sha256').update(data).digest().equals(digest)) refuse(this.root, `${rel} does not have the content the manifest lists`);
+    if (!createHash('sha256').update(data).digest().equals(digest)) refuse(this.root, `${rel} does not have the content the manifest lists`, rel);
     return data;
   }
 }

@@ -99,8 +99,8 @@ export async function loadCatalog(root: string): Promise<LoadedCatalog> {
     entries.forEach((e, i) => {
       const rel = relPath(e.id);
       const file = manifest.files[rel];
-      if (!file) refuse(root, `${rel} is in the index but not in the manifest`);
-      if (listed.has(rel)) refuse(root, `${rel} is listed twice`);
+      if (!file) refuse(root, `${rel} is in the index but not in the manifest`, rel);
+      if (listed.has(rel)) refuse(root, `${rel} is listed twice`, rel);
       listed.add(rel);
       digests.write(file[1], i * 32, 'hex');
     });
@@ -126,7 +126,7 @@ export async function loadCatalog(root: string): Promise<LoadedCatalog> {
     meta: { ...meta, platform_capabilities: meta.platform_capabilities ?? {}, pin_registry_modes: meta.pin_registry_modes ?? {} },
   };
   const extra = Object.keys(manifest.files).find((rel) => !listed.has(rel));
-  if (extra) refuse(root, `${extra} is in the manifest but in no index`);
+  if (extra) refuse(root, `${extra} is in the manifest but in no index`, extra);
   await checkSizes(root, manifest);
   return loaded;
 }
@@ -136,13 +136,13 @@ async function readIndex<T>(root: string, section: Section, manifestSha256: stri
   const doc = parseJson<{ header?: IndexHeader; entries?: T; featured_components?: FeaturedRegistry }>(await readTreeFile(root, file), root, file);
   const header = doc.header;
   checkFormat(header, root, file);
-  if (header!.section !== section) refuse(root, `${file} holds section ${JSON.stringify(header!.section)}`);
+  if (header!.section !== section) refuse(root, `${file} holds section ${JSON.stringify(header!.section)}`, file);
   if (header!.manifest_sha256 !== manifestSha256) {
-    refuse(root, `${file} was written for manifest ${String(header!.manifest_sha256).slice(0, 12)}…, but manifest.json is ${manifestSha256.slice(0, 12)}… (a torn or mixed import)`);
+    refuse(root, `${file} was written for manifest ${String(header!.manifest_sha256).slice(0, 12)}…, but manifest.json is ${manifestSha256.slice(0, 12)}… (a torn or mixed import)`, file);
   }
   const entries = doc.entries;
   const count = Array.isArray(entries) ? entries.length : Object.values(entries ?? {}).reduce((n: number, l) => n + (Array.isArray(l) ? l.length : 0), 0);
-  if (count !== header!.entry_count) refuse(root, `${file} has ${count} entries, its header says ${header!.entry_count}`);
+  if (count !== header!.entry_count) refuse(root, `${file} has ${count} entries, its header says ${header!.entry_count}`, file);
   return { entries: entries as T, ...(doc.featured_components ? { featured: doc.featured_components } : {}) };
 }
 
@@ -157,17 +157,17 @@ async function checkSizes(root: string, manifest: Manifest): Promise<void> {
         (s) => s.size,
         () => undefined,
       );
-      if (actual === undefined) refuse(root, `${rel} is missing`);
-      if (actual !== size) refuse(root, `${rel} is ${actual} bytes, the manifest says ${size}`);
+      if (actual === undefined) refuse(root, `${rel} is missing`, rel);
+      if (actual !== size) refuse(root, `${rel} is ${actual} bytes, the manifest says ${size}`, rel);
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
 }
 
 function checkFormat(doc: { format?: unknown; schema_version?: unknown } | undefined, root: string, file: string): void {
-  if (!doc || doc.format !== CATALOG_FORMAT) refuse(root, `${file} is not a ${CATALOG_FORMAT} file`);
+  if (!doc || doc.format !== CATALOG_FORMAT) refuse(root, `${file} is not a ${CATALOG_FORMAT} file`, file);
   if (doc.schema_version !== CATALOG_SCHEMA_VERSION) {
-    refuse(root, `${file} has schema version ${JSON.stringify(doc.schema_version)}; this Kiln reads version ${CATALOG_SCHEMA_VERSION} (re-run kiln catalog import)`);
+    refuse(root, `${file} has schema version ${JSON.stringify(doc.schema_version)}; this Kiln reads version ${CATALOG_SCHEMA_VERSION} (re-run kiln catalog import)`, file);
   }
 }
 
@@ -175,7 +175,7 @@ async function readTreeFile(root: string, file: string): Promise<Buffer> {
   try {
     return await readFile(join(root, file));
   } catch (err) {
-    return refuse(root, `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    return refuse(root, `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, file);
   }
 }
 
@@ -183,11 +183,15 @@ function parseJson<T>(data: Buffer, root: string, file: string): T {
   try {
     return JSON.parse(data.toString('utf8')) as T;
   } catch (err) {
-    return refuse(root, `${file} is not valid JSON (${(err as Error).message})`);
+    return refuse(root, `${file} is not valid JSON (${(err as Error).message})`, file);
   }
 }
 
-/** The one error a broken tree gets: which catalog, what is wrong, what to do. */
-export function refuse(root: string, problem: string): never {
-  throw new KilnError('failed_precondition', `catalog at ${root} does not match its manifest: ${problem}; re-run \`kiln catalog import\``, { root, problem });
+/** The one error a broken tree gets: which catalog, what is wrong (and in which file, `rel` to the root), what to do. */
+export function refuse(root: string, problem: string, rel?: string): never {
+  throw new KilnError('failed_precondition', `catalog at ${root} does not match its manifest: ${problem}; re-run \`kiln catalog import\``, {
+    root,
+    problem,
+    ...(rel === undefined ? {} : { file: join(root, rel) }),
+  });
 }

@@ -173,13 +173,26 @@ export function createReceiverClient(options: ReceiverClientOptions): ReceiverCl
   return {
     previewIdentity: () => unary((s) => s.pairing, (c) => c.previewIdentity, {}),
     async requestPair(pairOptions = {}) {
-      const res = await unary((s) => s.pairing, (c) => c.requestPair, {
+      const request: pb.RequestPairRequest = {
         dashboardId: options.identity.dashboardId,
         name: options.identity.name,
         certificatePem: options.identity.certPem,
         receiverFingerprint: pin,
         pairingKey: pairOptions.pairingKey ?? '',
-      });
+      };
+      let res = await unary((s) => s.pairing, (c) => c.requestPair, request);
+      if (res.state === pb.PairState.PAIR_STATE_PROVE_KEY) {
+        // The receiver now trusts our certificate in the handshake: a new connection proves we hold its key.
+        reconnect();
+        res = await unary((s) => s.pairing, (c) => c.requestPair, request);
+        if (res.state === pb.PairState.PAIR_STATE_PROVE_KEY) {
+          reconnect();
+          throw new KilnError('unavailable', `receiver ${options.address} did not accept this offloader's certificate in the handshake (too many pairing requests at once?); try again`, {
+            address: options.address,
+          });
+        }
+      }
+      // A pending peer's certificate is trusted by new connections only.
       reconnect();
       return res;
     },

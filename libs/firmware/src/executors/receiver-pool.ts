@@ -41,7 +41,7 @@ const RECONNECT_MAX_MS = 5_000;
 const FIRST_ATTEMPT_MAX_MS = 5_000;
 
 export async function createReceiverPool(options: ReceiverPoolOptions): Promise<ReceiverPool> {
-  const identity = await loadOrCreateIdentity(join(options.offloaderDir, 'identity'), hostname());
+  const identity = await loadOrCreateIdentity(join(options.offloaderDir, 'identity'), hostname(), { logger: options.logger });
   const pool = new GrpcReceiverPool(options, identity, new ReceiverPairings(options.offloaderDir));
   await pool.reload();
   return pool;

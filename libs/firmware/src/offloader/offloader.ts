@@ -165,14 +165,14 @@ export class Offloader {
   /** This host's identity if it exists (created earlier, here or by `kiln pair`); never creates one. */
   private async existingIdentity(): Promise<PeerIdentity | undefined> {
     if (this.identity) return this.identity;
-    const found = await readIdentity(join(this.deps.dir, 'identity'));
+    const found = await readIdentity(join(this.deps.dir, 'identity'), { logger: this.deps.logger });
     if (found) this.identity = Promise.resolve(found);
     return found;
   }
 
   private ownIdentity(): Promise<PeerIdentity> {
     if (!this.identity) {
-      this.identity = loadOrCreateIdentity(join(this.deps.dir, 'identity'), hostname());
+      this.identity = loadOrCreateIdentity(join(this.deps.dir, 'identity'), hostname(), { logger: this.deps.logger });
       // A failed read (unreadable file) is reported, and tried again on the next call.
       this.identity.catch(() => (this.identity = undefined));
     }

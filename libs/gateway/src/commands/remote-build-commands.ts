@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { callRpc, firmwarePb, offloaderRpc, receiverRpc, remoteJobRpc, remotePb as pb } from '@kiln/contracts';
-import { KilnError } from '@kiln/core';
+import { DISPLAY_NAME_MAX, isDisplayName, KilnError } from '@kiln/core';
 import { artifactChunks } from '../download.js';
 import { arg, parseArgs, v } from './args.js';
 import { jobToJson } from './job-json.js';
@@ -60,7 +60,13 @@ export const offloaderToJson = (r: pb.OffloaderSettingsResponse) => ({
 const hostname = v.pipe(v.string('must be a string'), v.trim(), v.minLength(1, 'must not be empty'), v.maxLength(253, 'is too long'), v.regex(/^[^\s/\0]+$/, 'must be a host name or IP address'));
 const port = v.pipe(v.number('must be a port number'), v.integer('must be a whole number'), v.minValue(1, 'must be 1-65535'), v.maxValue(65_535, 'must be 1-65535'));
 const pin = v.pipe(v.string('must be a string'), v.regex(/^[0-9a-fA-F:\s]{64,95}$/, 'must be a SHA-256 fingerprint (64 hex digits)'));
-const label = v.pipe(v.string('must be a string'), v.trim(), v.maxLength(64, 'is too long (at most 64 characters)'));
+// A name the receiver lists for approval (or this host shows): no control characters that could forge or hide text there.
+const label = v.pipe(
+  v.string('must be a string'),
+  v.trim(),
+  v.maxLength(DISPLAY_NAME_MAX, `is too long (at most ${DISPLAY_NAME_MAX} characters)`),
+  v.check((s) => s === '' || isDisplayName(s), 'must not contain control characters (newlines, escapes, NUL, bidi overrides)'),
+);
 const strictBool = v.boolean('must be true or false');
 
 const peerRef = v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(128, 'is too long'));

@@ -34,6 +34,12 @@ export enum PairState {
   PAIR_STATE_APPROVED = 2,
   /** PAIR_STATE_UNPAIRED - Not paired (never requested, removed, or identity rotated). */
   PAIR_STATE_UNPAIRED = 3,
+  /**
+   * PAIR_STATE_PROVE_KEY - RequestPair only: this connection's handshake did not prove the key of certificate_pem (TLS only
+   * verifies certificates the receiver already trusts). Nothing is filed; the certificate is trusted
+   * for the next handshakes: reconnect presenting it and send the same request again.
+   */
+  PAIR_STATE_PROVE_KEY = 4,
 }
 
 export enum BuildAction {
@@ -85,7 +91,10 @@ export interface PreviewIdentityResponse {
 export interface RequestPairRequest {
   dashboardId: string;
   name: string;
-  /** The offloader's certificate: must be the one it presents on this connection. */
+  /**
+   * The offloader's certificate: must be the one it presents on this connection (verified by the TLS
+   * handshake; see PAIR_STATE_PROVE_KEY). Another certificate → PERMISSION_DENIED, nothing is filed.
+   */
   certificatePem: string;
   /** The receiver fingerprint the person confirmed; re-checked here (a rotation in between refuses). */
   receiverFingerprint: string;
