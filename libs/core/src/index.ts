@@ -5,3 +5,4 @@ export * from './disposable.js';
 export * from './deferred.js';
 export * from './clock.js';
 export * from './files.js';
+export * from './config-file.js';

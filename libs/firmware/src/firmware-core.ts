@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { lstat } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, REMOTE_JOB_TARGETS, type FirmwareApi, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
-import { assertConfigurationName, assertSafeId, invalidArgs, KilnError, notFound, pathExists, type Clock } from '@kiln/core';
+import { assertSafeId, invalidArgs, KilnError, notFound, resolveConfigurationFile, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, typeName, type Job } from './jobs/job.js';
 import { JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
@@ -138,7 +139,8 @@ export class FirmwareCore implements FirmwareApi {
       throw new KilnError('invalid_args', `new_name: must be 1-31 lowercase letters, digits or hyphens (got ${JSON.stringify(newName)})`, { field: 'new_name', value: newName });
     }
     const target = `${newName}.yaml`;
-    if (await pathExists(resolveBuildPaths(this.deps.configDir, target).yaml)) {
+    // lstat, not stat: a dangling link named like the target would have esphome write through it.
+    if (await entryExists(resolveBuildPaths(this.deps.configDir, target).yaml)) {
       throw new KilnError('already_exists', `configuration ${target} already exists`, { new_name: newName });
     }
     return (await this.enqueue([this.newJob(from, JobType.JOB_TYPE_RENAME, { newName })]))[0]!;
@@ -553,13 +555,10 @@ export class FirmwareCore implements FirmwareApi {
     return job;
   }
 
-  /** Validated name of a configuration that exists in the config dir. */
+  /** Validated name of a configuration whose file is (really) inside the config dir. */
   private async configurationArg(value: unknown, field = 'configuration'): Promise<string> {
-    const configuration = assertConfigurationName(field, value);
-    if (!(await pathExists(resolveBuildPaths(this.deps.configDir, configuration).yaml))) {
-      throw new KilnError('not_found', `unknown configuration ${JSON.stringify(configuration)}: no such file in ${this.deps.configDir}`, { [field]: configuration });
-    }
-    return configuration;
+    await resolveConfigurationFile(this.deps.configDir, value, field);
+    return value as string;
   }
 }
 
@@ -588,4 +587,15 @@ function portArg(value: unknown, field = 'port'): string {
     throw new KilnError('invalid_args', `${field}: must be a serial port, host or "OTA" (got ${JSON.stringify(value)})`, { field, value });
   }
   return value;
+}
+
+/** Whether anything (a file, a directory or a link, even a dangling one) is at `path`. */
+async function entryExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }

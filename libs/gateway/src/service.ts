@@ -1,15 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { createCatalogBusClient, createFirmwareBusClient, KILN_VERSION, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { Authenticator } from './auth.js';
-import { authCommands } from './commands/auth-commands.js';
-import { devicesCommands } from './commands/devices-commands.js';
-import { firmwareCommands } from './commands/firmware-commands.js';
-import { catalogCommands } from './commands/catalog-commands.js';
-import { remoteBuildCommands, remoteJobCommands } from './commands/remote-build-commands.js';
+import { gatewayCommands } from './commands/index.js';
 import { DeviceRegistry } from './devices/index.js';
 import { DownloadTokens, serveDownload } from './download.js';
-import { systemCommands } from './commands/system-commands.js';
-import type { CommandHandler } from './commands/types.js';
 import { gatewaySettingsSchema } from './settings.js';
 import { staticFiles } from './static-files.js';
 import { startGatewayServer, type GatewayServer } from './ws/server.js';
@@ -36,7 +30,6 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
   const web = webRoot ? staticFiles(webRoot) : undefined;
   const firmware = createFirmwareBusClient(deps.bus);
   const catalog = createCatalogBusClient(deps.bus);
-  const commands: Record<string, CommandHandler> = { ...authCommands, ...systemCommands, ...firmwareCommands, ...devicesCommands, ...catalogCommands, ...remoteBuildCommands, ...remoteJobCommands };
   const devices = new DeviceRegistry({ configDir: deps.config.core.configDir });
   const downloads = new DownloadTokens();
   const auth = new Authenticator(settings.username, settings.password);
@@ -53,7 +46,7 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
       server = await startGatewayServer({
         listen: settings.listen,
         maxMessageBytes: settings.maxMessageBytes,
-        commands,
+        commands: gatewayCommands,
         logger: deps.logger,
         http: async (req, res) => {
           if (req.method === 'GET' && new URL(req.url ?? '/', 'http://localhost').pathname === '/api/firmware/download') {
