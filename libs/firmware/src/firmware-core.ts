@@ -6,6 +6,7 @@ import { assertSafeId, invalidArgs, KilnError, notFound, resolveConfigurationFil
 import type { Logger } from '@kiln/logging';
 import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, typeName, type Job } from './jobs/job.js';
 import { JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
+import { uploadPortArg } from './jobs/upload-port.js';
 import { listArtifacts, readArtifact } from './artifacts.js';
 import { BuildGate } from './lanes/build-gate.js';
 import { Lane } from './lanes/lane.js';
@@ -91,13 +92,13 @@ export class FirmwareCore implements FirmwareApi {
   }
 
   async upload(configuration: string, port: string): Promise<Job> {
-    const job = this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_UPLOAD, { port: portArg(port) });
+    const job = this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_UPLOAD, { port: uploadPortArg(port) });
     return (await this.enqueue([job]))[0]!;
   }
 
   /** COMPILE + dependent UPLOAD, created, placed, persisted and announced together. */
   async install(configuration: string, port: string): Promise<pb.InstallResponse> {
-    const [compile, upload] = await this.enqueue(this.installChain(await this.configurationArg(configuration), portArg(port)));
+    const [compile, upload] = await this.enqueue(this.installChain(await this.configurationArg(configuration), uploadPortArg(port)));
     return { compile, upload };
   }
 
@@ -106,7 +107,7 @@ export class FirmwareCore implements FirmwareApi {
     const chains: Job[] = [];
     for (const [i, item] of items.entries()) {
       const configuration = await this.configurationArg(item.configuration, `items[${i}].configuration`);
-      chains.push(...this.installChain(configuration, portArg(item.port, `items[${i}].port`)));
+      chains.push(...this.installChain(configuration, uploadPortArg(item.port, `items[${i}].port`)));
     }
     return this.enqueue(chains);
   }
@@ -172,7 +173,7 @@ export class FirmwareCore implements FirmwareApi {
     const verdict = this.pinnedStateOf(pin);
     if (verdict.state === 'refused') throw verdict.error;
     if (wanted === 'compile') return { compile: (await this.enqueue([this.newJob(name, JobType.JOB_TYPE_COMPILE, { receiverPin: pin })]))[0]! };
-    const [compile, upload] = await this.enqueue(this.installChain(name, portArg(port || 'OTA'), pin));
+    const [compile, upload] = await this.enqueue(this.installChain(name, uploadPortArg(port || 'OTA'), pin));
     return { compile, upload };
   }
 
@@ -579,14 +580,6 @@ async function pinArgOf(value: unknown): Promise<string> {
   if (typeof value !== 'string') throw invalidArgs('pin_sha256', value, 'must be a SHA-256 fingerprint (64 hex digits)');
   const { parsePin } = await import('@kiln/remote-identity');
   return parsePin('pin_sha256', value);
-}
-
-/** An upload target: a serial port, host name, IP or "OTA". */
-function portArg(value: unknown, field = 'port'): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 255 || /[\s\0]/.test(value) || value.startsWith('-')) {
-    throw new KilnError('invalid_args', `${field}: must be a serial port, host or "OTA" (got ${JSON.stringify(value)})`, { field, value });
-  }
-  return value;
 }
 
 /** Whether anything (a file, a directory or a link, even a dangling one) is at `path`. */
