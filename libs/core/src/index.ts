@@ -6,3 +6,4 @@ export * from './deferred.js';
 export * from './clock.js';
 export * from './files.js';
 export * from './config-file.js';
+export * from './storage-health.js';

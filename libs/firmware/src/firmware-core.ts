@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, REMOTE_JOB_TARGETS, type FirmwareApi, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
-import { assertSafeId, invalidArgs, KilnError, notFound, resolveConfigurationFile, type Clock } from '@kiln/core';
+import { assertSafeId, invalidArgs, isNoSpaceError, KilnError, notFound, resolveConfigurationFile, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, typeName, type Job } from './jobs/job.js';
-import { JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
+import { blameStorage, JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
 import { uploadPortArg } from './jobs/upload-port.js';
 import { listArtifacts, readArtifact } from './artifacts.js';
 import { BuildGate } from './lanes/build-gate.js';
@@ -200,9 +200,10 @@ export class FirmwareCore implements FirmwareApi {
     const wanted = status || undefined;
     const removed = [...this.jobs.values()].filter((j) => isTerminal(j) && !this.isNeeded(j) && (wanted === undefined || j.status === wanted)).map((j) => j.id);
     for (const id of removed) this.jobs.delete(id);
-    await this.store.save();
-    this.publish('cleared', encode(pb.JobsCleared, { jobIds: removed }));
+    // Logs first, state after: on a full disk the deletes are what make room for the state write.
     await this.deleteLogs(removed);
+    this.publish('cleared', encode(pb.JobsCleared, { jobIds: removed }));
+    await this.store.save();
     return removed;
   }
 
@@ -331,7 +332,7 @@ export class FirmwareCore implements FirmwareApi {
       this.jobs.set(job.id, job);
       if (!job.held) this.lanes[laneOf(job)].enqueue(job.id);
     }
-    await this.commit([...alsoChanged, ...superseded, ...jobs]);
+    await this.commit([...alsoChanged, ...superseded, ...jobs], jobs);
     return jobs;
   }
 
@@ -380,11 +381,27 @@ export class FirmwareCore implements FirmwareApi {
     this.lostOnce.delete(job.id);
   }
 
-  /** Persist, then announce each changed job's current state, then schedule. */
-  private async commit(changed: Job[]): Promise<void> {
+  /**
+   * Persist, then announce each changed job's current state, then schedule. When the state cannot be
+   * written (a full disk), the `tentative` jobs (new ones a command is placing) are withdrawn and the
+   * command fails with the write's error; changes to existing jobs are still announced (they happened,
+   * memory is the truth), and the error is rethrown for the caller to report.
+   */
+  private async commit(changed: Job[], tentative: Job[] = []): Promise<void> {
     const pruned = this.pruneHistory();
-    await this.store.save();
+    let failure: unknown;
+    try {
+      await this.store.save();
+    } catch (err) {
+      failure = err ?? new Error('saving the job state failed');
+    }
+    const withdrawn = new Set(failure === undefined ? [] : tentative);
+    for (const job of withdrawn) {
+      this.jobs.delete(job.id);
+      this.lanes[laneOf(job)].remove(job.id);
+    }
     for (const job of new Set(changed)) {
+      if (withdrawn.has(job)) continue;
       const lifecycle = LIFECYCLE[job.status];
       if (lifecycle) this.publish(lifecycle.event, lifecycle.codec.encode({ job }).finish());
     }
@@ -393,6 +410,7 @@ export class FirmwareCore implements FirmwareApi {
       void this.deleteLogs(pruned);
     }
     this.pump();
+    if (failure !== undefined) throw failure;
   }
 
   /** Start whatever may start on each lane. */
@@ -465,10 +483,16 @@ export class FirmwareCore implements FirmwareApi {
     const notice = this.notices.get(job.id);
     this.notices.delete(job.id);
     let isAnnounced = false;
-    const announced = this.store.save().then(() => {
-      isAnnounced = true;
-      this.publish('started', encode(pb.JobStarted, { job }));
-    });
+    // A job whose `running` state cannot be written (full disk) still runs and is announced: memory is
+    // the truth; if it then fails, its error names the write that failed.
+    let stateFailure: unknown;
+    const announced = this.store
+      .save()
+      .catch((err: unknown) => void (stateFailure = err))
+      .then(() => {
+        isAnnounced = true;
+        this.publish('started', encode(pb.JobStarted, { job }));
+      });
     const executor = this.executors[laneOf(job)];
     const run = new JobRun(job, { ...this.deps, executor, outputBatchMs: this.deps.settings.outputBatchMs }, notice, announced);
     this.runs.set(job.id, run);
@@ -483,7 +507,7 @@ export class FirmwareCore implements FirmwareApi {
       run.output.release();
       if (outcome.lost && !this.lostOnce.has(job.id)) return this.requeueLost(job, lane, outcome.error);
       if (outcome.status === JobStatus.JOB_STATUS_COMPLETED) job.progress = 100;
-      this.finish(job, outcome);
+      this.finish(job, isNoSpaceError(stateFailure) ? blameStorage(outcome, (stateFailure as Error).message) : outcome);
       await this.commit([job, ...this.settleDependents(job)]);
     })().catch((err: unknown) => this.deps.logger.error({ err, jobId: job.id }, 'job bookkeeping failed'));
   }
