@@ -1,4 +1,4 @@
-import { lstat, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -57,7 +57,8 @@ afterEach(async () => {
 });
 
 async function stackWithLinks(): Promise<{ s: Stack; c: Client; outsideFile: string }> {
-  const s = await startStack();
+  // porch compiles long enough to hold the lane while a test rearranges the config dir.
+  const s = await startStack({ knobs: { default: { compileMs: 200, uploadMs: 100, steps: 10 }, devices: { porch: { compileMs: 30_000 } } } });
   stacks.push(s);
   const outside = await mkdtemp(join(tmpdir(), 'kiln-outside-'));
   dirs.push(outside);
@@ -100,6 +101,21 @@ describe('configurations that are links leading out of the config dir', () => {
     expect((await readdir(s.configDir)).filter((f) => f.endsWith('.yaml')).sort()).toEqual(['alias.yaml', EVIL, 'kitchen.yaml', 'porch.yaml']);
     expect((await lstat(join(s.configDir, EVIL))).isSymbolicLink()).toBe(true);
     expect(await readFile(outsideFile, 'utf8')).toBe(before);
+    c.close();
+  });
+
+  it('a configuration swapped for an outside link while its job waits fails when the job starts, naming it', async () => {
+    const { s, c } = await stackWithLinks();
+    // porch holds the compile lane until cancelled; kitchen waits behind it.
+    const porch = (await c.call('firmware/compile', { configuration: 'porch.yaml' })).result as { id: string };
+    const kitchen = (await c.call('firmware/compile', { configuration: 'kitchen.yaml' })).result as { id: string; status: string };
+    expect(kitchen.status).toBe('queued');
+    await rm(join(s.configDir, 'kitchen.yaml'));
+    await symlink(await readlink(join(s.configDir, EVIL)), join(s.configDir, 'kitchen.yaml'));
+    await c.call('firmware/cancel', { job_id: porch.id });
+    const done = (await c.call('firmware/follow_job', { job_id: kitchen.id })).result as { status: string; error: string };
+    expect(done).toMatchObject({ status: 'failed', error: expect.stringContaining('"kitchen.yaml" is a link that leads outside the config dir') });
+    for (const file of await filesUnder(s.configDir)) expect(await readFile(file, 'utf8')).not.toContain(MARKER);
     c.close();
   });
 
