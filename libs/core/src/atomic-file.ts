@@ -1,28 +1,32 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
+import { storageHealth, writeFailure } from './storage-health.js';
 
 /**
  * Write a file so a reader (or a restart after kill -9) sees either the old content or the new,
  * never a torn mix: write a sibling temp file, fsync it, rename over the target, fsync the directory.
+ * A full disk (ENOSPC, EDQUOT, EROFS) is thrown as `no_space` naming `path`; on every failure the
+ * temp file is removed and its descriptor closed.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: FileHandle | undefined;
   try {
-    const handle = await open(tmp, 'w', mode);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await mkdir(dir, { recursive: true });
+    handle = await open(tmp, 'w', mode);
+    await handle.writeFile(data);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
     await rename(tmp, path);
   } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+    await handle?.close().catch(() => undefined);
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw writeFailure(path, err);
   }
+  storageHealth.succeeded(path);
   await syncDirectory(dir);
 }
 

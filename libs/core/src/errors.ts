@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'timeout',
   'unavailable',
   'cancelled',
+  /** A write failed for lack of space (ENOSPC), quota (EDQUOT) or a read-only file system (EROFS). */
+  'no_space',
   'internal_error',
 ] as const;
 

@@ -7,3 +7,5 @@ export * from './clock.js';
 export * from './files.js';
 export * from './json-limits.js';
 export * from './yaml-limits.js';
+export * from './config-file.js';
+export * from './storage-health.js';

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { lstat } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, REMOTE_JOB_TARGETS, type FirmwareApi, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
-import { assertConfigurationName, assertSafeId, invalidArgs, KilnError, notFound, pathExists, type Clock } from '@kiln/core';
+import { assertSafeId, invalidArgs, isNoSpaceError, KilnError, notFound, resolveConfigurationFile, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, typeName, type Job } from './jobs/job.js';
-import { JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
+import { blameStorage, JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
+import { uploadPortArg } from './jobs/upload-port.js';
 import { listArtifacts, readArtifact } from './artifacts.js';
 import { BuildGate } from './lanes/build-gate.js';
 import { Lane } from './lanes/lane.js';
@@ -94,13 +96,13 @@ export class FirmwareCore implements FirmwareApi {
   }
 
   async upload(configuration: string, port: string): Promise<Job> {
-    const job = this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_UPLOAD, { port: portArg(port) });
+    const job = this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_UPLOAD, { port: uploadPortArg(port) });
     return (await this.enqueue([job]))[0]!;
   }
 
   /** COMPILE + dependent UPLOAD, created, placed, persisted and announced together. */
   async install(configuration: string, port: string): Promise<pb.InstallResponse> {
-    const [compile, upload] = await this.enqueue(this.installChain(await this.configurationArg(configuration), portArg(port)));
+    const [compile, upload] = await this.enqueue(this.installChain(await this.configurationArg(configuration), uploadPortArg(port)));
     return { compile, upload };
   }
 
@@ -109,7 +111,7 @@ export class FirmwareCore implements FirmwareApi {
     const chains: Job[] = [];
     for (const [i, item] of items.entries()) {
       const configuration = await this.configurationArg(item.configuration, `items[${i}].configuration`);
-      chains.push(...this.installChain(configuration, portArg(item.port, `items[${i}].port`)));
+      chains.push(...this.installChain(configuration, uploadPortArg(item.port, `items[${i}].port`)));
     }
     return this.enqueue(chains);
   }
@@ -142,7 +144,8 @@ export class FirmwareCore implements FirmwareApi {
       throw new KilnError('invalid_args', `new_name: must be 1-31 lowercase letters, digits or hyphens (got ${JSON.stringify(newName)})`, { field: 'new_name', value: newName });
     }
     const target = `${newName}.yaml`;
-    if (await pathExists(resolveBuildPaths(this.deps.configDir, target).yaml)) {
+    // lstat, not stat: a dangling link named like the target would have esphome write through it.
+    if (await entryExists(resolveBuildPaths(this.deps.configDir, target).yaml)) {
       throw new KilnError('already_exists', `configuration ${target} already exists`, { new_name: newName });
     }
     return (await this.enqueue([this.newJob(from, JobType.JOB_TYPE_RENAME, { newName })]))[0]!;
@@ -174,7 +177,7 @@ export class FirmwareCore implements FirmwareApi {
     const verdict = this.pinnedStateOf(pin);
     if (verdict.state === 'refused') throw verdict.error;
     if (wanted === 'compile') return { compile: (await this.enqueue([this.newJob(name, JobType.JOB_TYPE_COMPILE, { receiverPin: pin })]))[0]! };
-    const [compile, upload] = await this.enqueue(this.installChain(name, portArg(port || 'OTA'), pin));
+    const [compile, upload] = await this.enqueue(this.installChain(name, uploadPortArg(port || 'OTA'), pin));
     return { compile, upload };
   }
 
@@ -201,9 +204,10 @@ export class FirmwareCore implements FirmwareApi {
     const wanted = status || undefined;
     const removed = [...this.jobs.values()].filter((j) => isTerminal(j) && !this.isNeeded(j) && (wanted === undefined || j.status === wanted)).map((j) => j.id);
     for (const id of removed) this.jobs.delete(id);
-    await this.store.save();
-    this.publish('cleared', encode(pb.JobsCleared, { jobIds: removed }));
+    // Logs first, state after: on a full disk the deletes are what make room for the state write.
     await this.deleteLogs(removed);
+    this.publish('cleared', encode(pb.JobsCleared, { jobIds: removed }));
+    await this.store.save();
     return removed;
   }
 
@@ -352,7 +356,7 @@ export class FirmwareCore implements FirmwareApi {
       this.jobs.set(job.id, job);
       if (!job.held) this.lanes[laneOf(job)].enqueue(job.id);
     }
-    await this.commit([...alsoChanged, ...superseded, ...jobs]);
+    await this.commit([...alsoChanged, ...superseded, ...jobs], jobs);
     return jobs;
   }
 
@@ -401,11 +405,27 @@ export class FirmwareCore implements FirmwareApi {
     this.lostOnce.delete(job.id);
   }
 
-  /** Persist, then announce each changed job's current state, then schedule. */
-  private async commit(changed: Job[]): Promise<void> {
+  /**
+   * Persist, then announce each changed job's current state, then schedule. When the state cannot be
+   * written (a full disk), the `tentative` jobs (new ones a command is placing) are withdrawn and the
+   * command fails with the write's error; changes to existing jobs are still announced (they happened,
+   * memory is the truth), and the error is rethrown for the caller to report.
+   */
+  private async commit(changed: Job[], tentative: Job[] = []): Promise<void> {
     const pruned = this.pruneHistory();
-    await this.store.save();
+    let failure: unknown;
+    try {
+      await this.store.save();
+    } catch (err) {
+      failure = err ?? new Error('saving the job state failed');
+    }
+    const withdrawn = new Set(failure === undefined ? [] : tentative);
+    for (const job of withdrawn) {
+      this.jobs.delete(job.id);
+      this.lanes[laneOf(job)].remove(job.id);
+    }
     for (const job of new Set(changed)) {
+      if (withdrawn.has(job)) continue;
       const lifecycle = LIFECYCLE[job.status];
       if (lifecycle) this.publish(lifecycle.event, lifecycle.codec.encode({ job }).finish());
     }
@@ -414,6 +434,7 @@ export class FirmwareCore implements FirmwareApi {
       void this.deleteLogs(pruned);
     }
     this.pump();
+    if (failure !== undefined) throw failure;
   }
 
   /** Start whatever may start on each lane. */
@@ -489,7 +510,11 @@ export class FirmwareCore implements FirmwareApi {
     let isAnnounced = false;
     const executor = this.executors[laneOf(job)];
     const run = new JobRun(job, { ...this.deps, executor, outputBatchMs: this.deps.settings.outputBatchMs }, notice);
-    const announced = Promise.all([this.store.save(), run.placed]).then(() => {
+    // A job whose `running` state cannot be written (full disk) still runs and is announced: memory is
+    // the truth; if it then fails, its error names the write that failed.
+    let stateFailure: unknown;
+    const saved = this.store.save().catch((err: unknown) => void (stateFailure = err));
+    const announced = Promise.all([saved, run.placed]).then(() => {
       isAnnounced = true;
       this.publish('started', encode(pb.JobStarted, { job }));
     });
@@ -505,7 +530,7 @@ export class FirmwareCore implements FirmwareApi {
       run.output.release();
       if (outcome.lost && !this.lostOnce.has(job.id)) return this.requeueLost(job, lane, outcome.error);
       if (outcome.status === JobStatus.JOB_STATUS_COMPLETED) job.progress = 100;
-      this.finish(job, outcome);
+      this.finish(job, isNoSpaceError(stateFailure) ? blameStorage(outcome, (stateFailure as Error).message) : outcome);
       await this.commit([job, ...this.settleDependents(job)]);
     })().catch((err: unknown) => this.deps.logger.error({ err, jobId: job.id }, 'job bookkeeping failed'));
   }
@@ -578,13 +603,10 @@ export class FirmwareCore implements FirmwareApi {
     return job;
   }
 
-  /** Validated name of a configuration that exists in the config dir. */
+  /** Validated name of a configuration whose file is (really) inside the config dir. */
   private async configurationArg(value: unknown, field = 'configuration'): Promise<string> {
-    const configuration = assertConfigurationName(field, value);
-    if (!(await pathExists(resolveBuildPaths(this.deps.configDir, configuration).yaml))) {
-      throw new KilnError('not_found', `unknown configuration ${JSON.stringify(configuration)}: no such file in ${this.deps.configDir}`, { [field]: configuration });
-    }
-    return configuration;
+    await resolveConfigurationFile(this.deps.configDir, value, field);
+    return value as string;
   }
 }
 
@@ -608,10 +630,13 @@ async function pinArgOf(value: unknown): Promise<string> {
   return parsePin('pin_sha256', value);
 }
 
-/** An upload target: a serial port, host name, IP or "OTA". */
-function portArg(value: unknown, field = 'port'): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 255 || /[\s\0]/.test(value) || value.startsWith('-')) {
-    throw new KilnError('invalid_args', `${field}: must be a serial port, host or "OTA" (got ${JSON.stringify(value)})`, { field, value });
+/** Whether anything (a file, a directory or a link, even a dangling one) is at `path`. */
+async function entryExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
-  return value;
 }

@@ -3,7 +3,7 @@ import { createLogStoreBusClient, encode, firmwareRpc, offloaderRpc, offloaderSu
 import { disposeAll, systemClock } from '@kiln/core';
 import { FirmwareCore } from './firmware-core.js';
 import { firmwareSettingsSchema } from './settings.js';
-import { Toolchain } from '@kiln/toolchain';
+import { Toolchain, toolchainCommand } from '@kiln/toolchain';
 import { WorkerPoolExecutor } from './executors/worker-pool.js';
 import { LocalExecutor } from './executors/local-executor.js';
 import { firmwareRunningGroups } from './persistence/running-groups.js';
@@ -21,7 +21,7 @@ export interface FirmwareService extends KilnService {
 /** The firmware lanes as a service: commands on the bus, output to the log store over the bus. */
 export function createFirmwareService(deps: ServiceDeps): FirmwareService {
   const settings = deps.config.section(FIRMWARE_SERVICE, firmwareSettingsSchema);
-  const toolchain = new Toolchain({ command: settings.toolchain.split(/\s+/), killGraceMs: settings.killGraceMs });
+  const toolchain = new Toolchain({ command: toolchainCommand(settings.toolchain, (path) => deps.config.resolvePath(path)), killGraceMs: settings.killGraceMs });
   // Compile workers over the bus; `local` (the default) runs compiles as children of this process.
   const base =
     settings.compileExecutor === 'workers'

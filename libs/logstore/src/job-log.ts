@@ -1,4 +1,5 @@
 import { open, truncate, type FileHandle } from 'node:fs/promises';
+import { storageHealth, writeFailure } from '@kiln/core';
 import { LineIndex, scanLog } from './line-reader.js';
 
 export interface CommittedBatch {
@@ -31,9 +32,12 @@ export class JobLog {
   private pendingBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
+  /** A timer-driven flush that failed: reported to the next append (there was no caller to tell). */
+  private failure: unknown;
   private closed = false;
 
   private constructor(
+    private readonly path: string,
     private readonly handle: FileHandle,
     private readonly options: JobLogOptions,
     state: { lineCount: number; bytes: number; index: LineIndex },
@@ -57,11 +61,16 @@ export class JobLog {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const handle = await open(path, 'a', 0o640);
-    return new JobLog(handle, options, state);
+    return new JobLog(path, handle, options, state);
   }
 
   /** Accept lines; resolves with their sequence numbers once they are buffered (or written, under pressure). */
   async append(lines: readonly string[]): Promise<{ firstSeq: number; lineCount: number }> {
+    if (this.failure !== undefined) {
+      const failure = this.failure;
+      this.failure = undefined;
+      throw failure;
+    }
     const firstSeq = this.assignedLines;
     for (const line of lines) {
       this.pending.push(line);
@@ -71,7 +80,7 @@ export class JobLog {
     // Past flushBytes the appender waits for the write: pending lines stay few and short-lived, so
     // memory is bounded by about two batches whatever a build prints, and lines die young (cheap GC).
     if (this.pendingBytes >= this.options.flushBytes) await this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.options.flushIntervalMs);
+    else this.timer ??= setTimeout(() => void this.flush().catch((err: unknown) => (this.failure ??= err)), this.options.flushIntervalMs);
     return { firstSeq, lineCount: lines.length };
   }
 
@@ -95,7 +104,16 @@ export class JobLog {
   private async write(lines: string[]): Promise<void> {
     const text = `${lines.join('\n')}\n`;
     const buffer = Buffer.from(text, 'utf8');
-    await this.handle.write(buffer, 0, buffer.length, null);
+    try {
+      const { bytesWritten } = await this.handle.write(buffer, 0, buffer.length, null);
+      // A full disk can take part of a batch: that is a failed write too.
+      if (bytesWritten < buffer.length) throw Object.assign(new Error(`short write to ${this.path}`), { code: 'ENOSPC' });
+    } catch (err) {
+      // Cut a partial batch off again, so the file keeps ending on a whole committed line.
+      await this.handle.truncate(this.committedBytes).catch(() => undefined);
+      throw writeFailure(this.path, err);
+    }
+    storageHealth.succeeded(this.path);
     const firstSeq = this.committedLines;
     // Index offsets as lines commit, so later range reads can seek.
     let offset = this.committedBytes;
@@ -110,11 +128,14 @@ export class JobLog {
     this.options.onCommitted({ firstSeq, lines });
   }
 
-  /** Flush and release the file. */
+  /** Flush and release the file; the file is released even when the last write fails (a full disk). */
   async close(): Promise<void> {
-    await this.flush();
     this.closed = true;
-    await this.handle.close();
+    try {
+      await this.flush();
+    } finally {
+      await this.handle.close();
+    }
   }
 
   /** Drop pending lines and release the file (the log is being deleted). */

@@ -3,7 +3,7 @@ import { REMOTE_PROTOCOL_VERSION, remotePb as pb } from '@kiln/contracts';
 import { assertDisplayName, assertSafeId, KilnError, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { certificateFingerprint, loadOrCreateIdentity, PeerTrustStore, rotateIdentity, type PeerIdentity } from '@kiln/remote-identity';
-import { RunningGroups, Toolchain } from '@kiln/toolchain';
+import { RunningGroups, Toolchain, toolchainCommand } from '@kiln/toolchain';
 import { readArtifacts, type Artifact } from './artifacts.js';
 import { BundleStore } from './bundle-store.js';
 import { Builds, type Build } from './builds.js';
@@ -59,7 +59,7 @@ export class Receiver {
     this.window = new PairingWindow(deps.clock, () => this.announce({ kind: 'pairing_window' }));
     this.pairingKey = new PairingKey(settings.pairingKeyFile, settings.pairingKeyTtlS * 1000, deps.clock, deps.logger);
     this.groups = new RunningGroups(join(deps.stateDir, 'running'));
-    const toolchain = deps.toolchain ?? new Toolchain({ command: settings.toolchain.split(/\s+/), killGraceMs: settings.killGraceMs });
+    const toolchain = deps.toolchain ?? new Toolchain({ command: toolchainCommand(settings.toolchain), killGraceMs: settings.killGraceMs });
     this.builds = new Builds({
       configDir: deps.configDir,
       toolchain,

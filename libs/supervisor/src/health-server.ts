@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '@kiln/config';
-import { KilnError, toKilnError } from '@kiln/core';
+import { KilnError, storageHealth, toKilnError } from '@kiln/core';
 import type { ControlAction, Supervisor } from './supervisor.js';
 
 export interface HealthServer {
@@ -12,7 +12,8 @@ export interface HealthServer {
 const ACTIONS: readonly ControlAction[] = ['stop', 'start', 'restart'];
 
 /**
- * The HTTP face of a host: `GET /health` (status, 200 when every service runs, else 503),
+ * The HTTP face of a host: `GET /health` (status, 200 when every service runs and no write is failing
+ * for lack of space, else 503),
  * `GET /ready` (readiness probe), `POST /services/<name>/<stop|start|restart>` (the same control
  * the bus offers, for hosts with no external bus). Bound to loopback by default.
  */
@@ -35,6 +36,8 @@ export async function startHealthServer(supervisor: Supervisor, listen: string):
 
 async function handle(supervisor: Supervisor, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  // A directory that was full may have room again (firmware/clear, an operator's rm): look before answering.
+  if (req.method === 'GET' && (url.pathname === '/health' || url.pathname === '/ready')) await storageHealth.recheck();
   if (req.method === 'GET' && url.pathname === '/health') {
     const status = supervisor.status();
     return reply(res, status.ready ? 200 : 503, status);

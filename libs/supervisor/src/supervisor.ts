@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Bus, BusSubscription } from '@kiln/bus';
 import type { KilnConfig } from '@kiln/config';
 import { encode, serveRpc, rpcMethod, systemPb, systemSubjects, type ServiceDefinition } from '@kiln/contracts';
-import { disposable, disposeAll, invalidArgs, KilnError, systemClock, type Clock } from '@kiln/core';
+import { disposable, disposeAll, invalidArgs, KilnError, storageHealth, systemClock, type Clock, type StorageFailure } from '@kiln/core';
 import { serviceLogger, type Logger } from '@kiln/logging';
 import { currentService } from './attribution.js';
 import { toProtoState, type SupervisorEvent } from './events.js';
@@ -28,7 +28,10 @@ export interface SupervisorOptions {
 }
 
 export interface SupervisorStatus {
+  /** Every service runs and no write of this process is failing for lack of space. */
   ready: boolean;
+  /** Why the host is degraded: directories a write failed in for lack of space (until a write there succeeds). */
+  degraded: StorageFailure[];
   pid: number;
   services: RunnerStatus[];
   process: ReturnType<ProcessMetrics['sample']>;
@@ -141,8 +144,10 @@ export class Supervisor {
   }
 
   status(): SupervisorStatus {
+    const degraded = storageHealth.failures;
     return {
-      ready: this.ready && this.runners.every((r) => r.state === 'running' || r.state === 'held'),
+      ready: this.ready && this.runners.every((r) => r.state === 'running' || r.state === 'held') && degraded.length === 0,
+      degraded,
       pid: process.pid,
       services: this.runners.map((r) => r.status()),
       process: this.metrics.sample(),

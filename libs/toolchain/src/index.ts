@@ -1,5 +1,6 @@
 export type { ToolchainAction, ToolchainExit, ToolchainOptions, ToolchainProcess, ToolchainRunOptions } from './types.js';
 export { DEFAULT_KILL_GRACE_MS, DEFAULT_TOOLCHAIN_COMMAND, Toolchain } from './toolchain.js';
+export { toolchainCommand } from './command.js';
 export { actionArgs } from './args.js';
 export { parseProgress } from './progress.js';
 export { MAX_LINE_CHARS, splitLines } from './lines.js';

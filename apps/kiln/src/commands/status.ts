@@ -5,6 +5,7 @@ import { isAlive, readRunFiles } from '../run-file.js';
 
 interface HealthBody {
   ready: boolean;
+  degraded?: Array<{ dir: string; message: string }>;
   pid: number;
   services: Array<{ name: string; state: string; restarts: number; uptimeMs: number; lastError: string; health?: { detail?: Record<string, string> } }>;
   process: { rssBytes: number; heapUsedBytes: number; eventLoopDelayP99Ms: number };
@@ -55,6 +56,8 @@ function render(body: { host: string } & HealthBody): string {
   const lines = [
     `${body.host} (pid ${body.pid}): ${body.ready ? 'ready' : 'NOT READY'} — rss ${mb(body.process.rssBytes)}, heap ${mb(body.process.heapUsedBytes)}, loop p99 ${body.process.eventLoopDelayP99Ms} ms`,
   ];
+  // Older hosts do not send `degraded`.
+  for (const d of body.degraded ?? []) lines.push(`  DEGRADED: ${d.message}`);
   for (const s of body.services) {
     const detail = Object.entries(s.health?.detail ?? {})
       .map(([k, v]) => `${k}=${v}`)

@@ -18,6 +18,7 @@ const TO_STATUS: Record<ErrorCode, status> = {
   timeout: status.DEADLINE_EXCEEDED,
   unavailable: status.UNAVAILABLE,
   cancelled: status.CANCELLED,
+  no_space: status.RESOURCE_EXHAUSTED,
   internal_error: status.INTERNAL,
 };
 

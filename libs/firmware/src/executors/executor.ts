@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import type { KilnError } from '@kiln/core';
+import { resolveConfigurationFile, type KilnError } from '@kiln/core';
 import type { firmwarePb as pb } from '@kiln/contracts';
 import { resolveBuildPaths, type Toolchain, type ToolchainAction, type ToolchainExit, type ToolchainProcess } from '@kiln/toolchain';
 import { JobType, typeName } from '../jobs/job.js';
@@ -76,6 +76,8 @@ export function actionFor(request: Pick<ExecutorRequest, 'type' | 'port' | 'newN
  * Shared by the local executor and the compile worker, so both run a job the same way.
  */
 export async function startToolchainJob(toolchain: Toolchain, configDir: string, request: ExecutorRequest): Promise<ToolchainProcess> {
+  // Checked again when the job starts: the file may have become a link leading out since it was queued.
+  await resolveConfigurationFile(configDir, request.configuration);
   const paths = resolveBuildPaths(configDir, request.configuration);
   const action = actionFor(request);
   await mkdir(paths.dataDir, { recursive: true });

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, type LogStoreApi } from '@kiln/contracts';
-import { deferred } from '@kiln/core';
+import { deferred, isNoSpaceError } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { JobOutput, NO_ESPHOME_MODULE_HINT } from '../output/index.js';
 import { parseProgress, resolveBuildPaths } from '@kiln/toolchain';
@@ -89,7 +89,8 @@ export class JobRun {
     if (this.cancelReason !== undefined) {
       return { status: pb.JobStatus.JOB_STATUS_CANCELLED, ...(outcome.exitCode !== undefined ? { exitCode: outcome.exitCode } : {}), error: this.cancelReason };
     }
-    return outcome;
+    if (isNoSpaceError(logFailure)) return blameStorage(outcome, (logFailure as Error).message);
+    return this.output.verdicts.noSpace ? blameStorage(outcome, 'no space left on device (the toolchain could not write its files)') : outcome;
   }
 
   private async runToolchain(emit: (line: string) => Promise<void>, onProgress: (p: number) => void): Promise<RunOutcome> {
@@ -136,6 +137,15 @@ export class JobRun {
     await emit('INFO Build environment reset');
     return { status: pb.JobStatus.JOB_STATUS_COMPLETED, exitCode: 0, error: '' };
   }
+}
+
+/**
+ * A failed job whose real cause is a full disk says so first, instead of only "exited with code 1":
+ * the exit code is what the toolchain did once it could not write (its build, or Kiln its log/state).
+ */
+export function blameStorage(outcome: RunOutcome, cause: string): RunOutcome {
+  if (outcome.status !== pb.JobStatus.JOB_STATUS_FAILED || outcome.lost || outcome.error.startsWith(cause)) return outcome;
+  return { ...outcome, error: outcome.error ? `${cause} (${outcome.error})` : cause };
 }
 
 export function publishProgress(bus: Bus, job: Job): void {

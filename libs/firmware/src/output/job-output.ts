@@ -1,7 +1,7 @@
 import { LineRing } from './line-ring.js';
 import { resolveOutputLimits, type JobOutputOptions, type OutputLimits } from './limits.js';
 import { trimNotice } from './notice.js';
-import { isNoEsphomeModuleLine, type OutputVerdicts } from './verdicts.js';
+import { isNoEsphomeModuleLine, isNoSpaceLine, type OutputVerdicts } from './verdicts.js';
 
 /**
  * A running job's output as held in memory. Bounded: whatever the subprocess prints, at most
@@ -13,6 +13,7 @@ export class JobOutput {
   #elided = 0;
   #totalAppended = 0;
   #noEsphomeModule = false;
+  #noSpace = false;
 
   constructor(options?: JobOutputOptions) {
     this.#limits = resolveOutputLimits(options);
@@ -28,6 +29,7 @@ export class JobOutput {
     this.#totalAppended += 1;
     // Set-once: a later line can never clear it (the failure already happened).
     if (!this.#noEsphomeModule && isNoEsphomeModuleLine(line)) this.#noEsphomeModule = true;
+    if (!this.#noSpace && isNoSpaceLine(line)) this.#noSpace = true;
     const { inflightCap, keep } = this.#limits;
     // Holding this line would put us over the cap: trim back to `keep` (this line included).
     if (this.#ring.size + 1 > inflightCap) this.#elide(this.#ring.size + 1 - keep);
@@ -56,7 +58,7 @@ export class JobOutput {
 
   /** A snapshot; callers cannot reset a verdict through it. */
   get verdicts(): OutputVerdicts {
-    return Object.freeze({ noEsphomeModule: this.#noEsphomeModule });
+    return Object.freeze({ noEsphomeModule: this.#noEsphomeModule, noSpace: this.#noSpace });
   }
 
   /** Final trim to `retained` (a no-op when the in-flight trim already brought it there), returns lines(). */

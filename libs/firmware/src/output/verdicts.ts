@@ -6,6 +6,8 @@
 export interface OutputVerdicts {
   /** A line carried CPython's `No module named 'esphome'`: the toolchain cannot import esphome. */
   readonly noEsphomeModule: boolean;
+  /** A line reported a full disk (Python's `[Errno 28] No space left on device`, Node's `ENOSPC`, quota, read-only). */
+  readonly noSpace: boolean;
 }
 
 /**
@@ -29,3 +31,10 @@ export const NO_ESPHOME_MODULE_HINT =
   "esphome is not importable from Kiln's toolchain environment (Python reported \"No module named 'esphome'\"). " +
   'Install it into the Python environment Kiln runs the toolchain with (`pip install esphome`), ' +
   'or point the firmware.toolchain setting at an esphome installation.';
+
+/** How Python (esphome, PlatformIO, gcc) and Node (the simulator) say a write hit a full or read-only disk. */
+const NO_SPACE_LINE = /No space left on device|Disk quota exceeded|Read-only file system|\b(ENOSPC|EDQUOT|EROFS)\b/;
+
+export function isNoSpaceLine(line: string): boolean {
+  return NO_SPACE_LINE.test(line);
+}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { callRpc, encode, firmwareWorkerPb as wpb, firmwareWorkerRpc, firmwareWorkerSubjects, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { assertConfigurationName, assertSafeId, disposeAll, KilnError, toKilnError } from '@kiln/core';
-import { Toolchain, type ToolchainExit, type ToolchainProcess } from '@kiln/toolchain';
+import { Toolchain, toolchainCommand, type ToolchainExit, type ToolchainProcess } from '@kiln/toolchain';
 import { FIRMWARE_SERVICE } from '../service.js';
 import { firmwareSettingsSchema, workerSettingsSchema } from '../settings.js';
 import { startToolchainJob, type ExecutorRequest } from '../executors/executor.js';
@@ -36,7 +36,7 @@ export function createCompileWorkerService(deps: ServiceDeps): KilnService {
   const workerId = settings.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${process.pid}`;
   const instance = randomUUID();
   const configDir = deps.config.core.configDir;
-  const toolchain = new Toolchain({ command: firmware.toolchain.split(/\s+/), killGraceMs: firmware.killGraceMs });
+  const toolchain = new Toolchain({ command: toolchainCommand(firmware.toolchain, (path) => deps.config.resolvePath(path)), killGraceMs: firmware.killGraceMs });
   const { bus, logger } = deps;
   let current: CurrentJob | undefined;
   let bindings: Disposable[] = [];

@@ -6,7 +6,7 @@ import { remoteBuildCommands, remoteJobCommands } from './remote-build-commands.
 import { systemCommands } from './system-commands.js';
 import type { CommandHandler } from './types.js';
 
-/** Every command the WebSocket API dispatches to a handler (`stop_stream` is the connection's own). */
+/** Every command the WebSocket API dispatches to a handler, by its upstream name (`stop_stream` is the connection's own). */
 export const gatewayCommands: Readonly<Record<string, CommandHandler>> = {
   ...authCommands,
   ...systemCommands,

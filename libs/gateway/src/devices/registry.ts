@@ -1,7 +1,7 @@
 import type { FSWatcher } from 'node:fs';
 import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError, YAML_LIMITS, assertConfigurationName, disposable, invalidArgs, isSafeId, notFound, writeFileAtomic } from '@kiln/core';
+import { KilnError, YAML_LIMITS, assertConfigurationName, disposable, invalidArgs, isSafeId, notFound, resolveConfigurationFile, writeFileAtomic } from '@kiln/core';
 import { planCreate, type CreateArgs } from './create.js';
 import { isMissing, readDeviceInfo, type DeviceEvent, type DeviceInfo } from './device-info.js';
 import { buildPath, configurationOfStorageFile, isDeviceFileName, storageDir, storagePath } from './paths.js';
@@ -117,10 +117,16 @@ export class DeviceRegistry {
     return disposable(() => this.#listeners.delete(listener));
   }
 
-  /** Validated path of an existing device file; invalid_args before any file is touched, else not_found. */
+  /**
+   * Validated path of an existing device file: invalid_args before any file is touched, permission_denied
+   * for a link leading out of the config dir (the one resolver every command uses), else not_found.
+   * Devices are regular files only: a link inside the config dir is built by firmware/* but not edited
+   * here (an atomic write would replace the link with a copy).
+   */
   async #existingDevicePath(configuration: string): Promise<string> {
     assertConfigurationName('configuration', configuration);
     if (!isDeviceFileName(configuration)) throw notFound('configuration', configuration);
+    await resolveConfigurationFile(this.#configDir, configuration);
     const path = join(this.#configDir, configuration);
     try {
       if ((await lstat(path)).isFile()) return path;
