@@ -23,7 +23,7 @@ export class Connection {
     private readonly ctx: CommandContext,
     private readonly logger: Logger,
   ) {
-    this.session = { authenticated: !ctx.auth.required, token: undefined, closeAfterReply: false };
+    this.session = { authenticated: !ctx.auth.required, token: undefined, closeAfterReply: false, bufferedBytes: () => ws.bufferedAmount };
     ws.on('message', (data, isBinary) => void this.onMessage(data, isBinary));
     ws.on('close', () => this.releaseAll());
     ws.on('error', (err) => this.logger.debug({ err }, 'websocket error'));
