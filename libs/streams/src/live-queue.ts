@@ -29,13 +29,16 @@ export class LiveQueue<T> {
   readonly #priority = new Fifo<Entry<T>>();
   /** Sorted by `after`; at most one gap between two entries, since losses in a row share `after`. */
   #gaps: Gap[] = [];
+  readonly #tally: Tally<T> | undefined;
   #seq = 0;
   #bytes = 0;
 
   constructor(
     readonly capacity: number,
-    private readonly tally: Tally<T> | undefined,
-  ) {}
+    tally: Tally<T> | undefined,
+  ) {
+    this.#tally = tally;
+  }
 
   get size(): number {
     return this.#ordinary.length + this.#priority.length;
@@ -94,7 +97,7 @@ export class LiveQueue<T> {
   }
 
   #tallyGap(after: number, item: T): void {
-    const lost = this.tally?.(item);
+    const lost = this.#tally?.(item);
     if (!lost) return;
     // Refusals land at the end; only an eviction (rare: the queue is full in events) lands further in.
     let at = this.#gaps.length;
