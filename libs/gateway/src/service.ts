@@ -63,6 +63,7 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
           auth,
           bus: deps.bus,
           streamCapacity: settings.streamCapacity,
+          streamMaxBytes: settings.streamMaxBytes,
           serverInfo: () => ({ kiln_version: KILN_VERSION, api: 'esphome-device-builder', port }),
         }),
       });

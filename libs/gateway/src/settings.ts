@@ -1,4 +1,5 @@
 import { intSetting, listenSetting, v } from '@kiln/config';
+import { DEFAULT_STREAM_CAPACITY, DEFAULT_STREAM_MAX_BYTES } from '@kiln/streams';
 
 /** The `gateway` config section. */
 export const gatewaySettingsSchema = v.strictObject({
@@ -11,8 +12,10 @@ export const gatewaySettingsSchema = v.strictObject({
   username: v.optional(v.pipe(v.string(), v.minLength(1)), 'admin'),
   /** Directory of the built web page served at `/` (default: the one the host ships, `@kiln/web`). */
   webRoot: v.optional(v.pipe(v.string(), v.minLength(1, 'must not be empty'))),
-  /** Per-stream live queue bound (the stream helper's capacity). */
-  streamCapacity: intSetting(4000, { min: 1, max: 1_000_000 }),
+  /** Per-stream live queue bound in events (the stream helper's capacity). */
+  streamCapacity: intSetting(DEFAULT_STREAM_CAPACITY, { min: 1, max: 1_000_000 }),
+  /** Per-stream live queue bound in bytes, counting what the client's socket holds: output past it is dropped. */
+  streamMaxBytes: intSetting(DEFAULT_STREAM_MAX_BYTES, { min: 1024, max: 1024 * 1024 * 1024 }),
 });
 
 export type GatewaySettings = v.InferOutput<typeof gatewaySettingsSchema>;

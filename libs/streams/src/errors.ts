@@ -7,11 +7,14 @@ import { KilnError } from '@kiln/core';
 export class StreamBackpressureError extends KilnError {
   override readonly name: string = 'StreamBackpressureError';
 
-  constructor(capacity: number) {
+  /** `maxBytes` set: the queue overflowed in bytes, else in events. */
+  constructor(capacity: number, maxBytes?: number) {
     super(
       'unavailable',
-      `stream consumer fell behind by more than ${capacity} events and must resync from a fresh snapshot`,
-      { capacity },
+      maxBytes === undefined
+        ? `stream consumer fell behind by more than ${capacity} events and must resync from a fresh snapshot`
+        : `stream consumer fell behind by more than ${maxBytes} bytes and must resync from a fresh snapshot`,
+      maxBytes === undefined ? { capacity } : { capacity, maxBytes },
     );
   }
 }

@@ -1,4 +1,4 @@
-export { DEFAULT_STREAM_CAPACITY } from './capacity.js';
+export { DEFAULT_STREAM_CAPACITY, DEFAULT_STREAM_MAX_BYTES } from './capacity.js';
 export { StreamBackpressureError } from './errors.js';
 export { streamEvents } from './stream-events.js';
-export type { EventStream, StreamControls, StreamOptions } from './types.js';
+export type { ByteBound, DropNotice, EventStream, StreamControls, StreamOptions } from './types.js';

@@ -1,5 +1,5 @@
 import { deferred, type Deferred } from '@kiln/core';
-import { resolveCapacity } from './capacity.js';
+import { resolveCapacity, resolveMaxBytes } from './capacity.js';
 import { abandonHistory, openHistory, type History } from './history.js';
 import { LiveBuffer } from './live-buffer.js';
 import type { EventStream, StreamOptions } from './types.js';
@@ -15,7 +15,9 @@ const done = (): IteratorReturnResult<undefined> => ({ done: true, value: undefi
  * bounded queue until the whole snapshot has been delivered.
  */
 export function streamEvents<T>(options: StreamOptions<T>): EventStream<T> {
-  return new LiveEventStream(options, resolveCapacity(options.capacity));
+  const capacity = resolveCapacity(options.capacity);
+  if (options.bytes) resolveMaxBytes(options.bytes.max);
+  return new LiveEventStream(options, capacity);
 }
 
 class LiveEventStream<T> implements EventStream<T> {
@@ -34,13 +36,17 @@ class LiveEventStream<T> implements EventStream<T> {
   readonly #onAbort = (): void => this.#finish();
 
   constructor(options: StreamOptions<T>, capacity: number) {
-    this.#buffer = new LiveBuffer(capacity, {
-      readable: () => this.#wakeLive(),
-      stopped: () => {
-        this.#wakeAll();
-        this.#release();
+    this.#buffer = new LiveBuffer(
+      capacity,
+      {
+        readable: () => this.#wakeLive(),
+        stopped: () => {
+          this.#wakeAll();
+          this.#release();
+        },
       },
-    });
+      { bytes: options.bytes, dropNotice: options.dropNotice },
+    );
     this.#signal = options.signal;
     if (this.#signal?.aborted) {
       this.#finish();

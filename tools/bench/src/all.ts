@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark, each printing its figures next to its baseline.
 import { catalogBenchmarks } from './catalog.js';
 import { firmwareBenchmarks } from './firmware.js';
-import { gatewayFanout } from './gateway-fanout.js';
+import { gatewayBenchmarks } from './gateway-fanout.js';
 import { idleRss } from './idle-rss.js';
 import { logStoreAppend } from './logstore-append.js';
 import { memorySplit } from './memory-split.js';
@@ -15,7 +15,7 @@ console.log();
 const logOk = await logStoreAppend();
 console.log();
 const firmwareOk = await firmwareBenchmarks();
-await gatewayFanout();
+await gatewayBenchmarks();
 console.log();
 const catalogOk = await catalogBenchmarks();
 console.log();

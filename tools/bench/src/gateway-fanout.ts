@@ -12,6 +12,7 @@ import { createGatewayService } from '@kiln/gateway';
 import { createRootLogger } from '@kiln/logging';
 import { createLogStoreService } from '@kiln/logstore';
 import WebSocket from 'ws';
+import { gatewayFlood } from './gateway-flood.js';
 import { table } from './proc.js';
 
 const LINES = Number(process.env.BENCH_FANOUT_LINES ?? 100_000);
@@ -141,4 +142,12 @@ export async function gatewayFanout(): Promise<void> {
   console.log('lag: from the output batch published on the bus to its frame arriving at a follower; output below 100% was dropped for followers that fell behind (lifecycle and result never are).');
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await gatewayFanout();
+/** `npm run bench:gateway`: BENCH_GATEWAY=fanout,flood picks sections (default: both). */
+export async function gatewayBenchmarks(): Promise<void> {
+  const sections = new Set((process.env.BENCH_GATEWAY ?? 'fanout,flood').split(','));
+  if (sections.has('fanout')) await gatewayFanout();
+  if (sections.has('fanout') && sections.has('flood')) console.log();
+  if (sections.has('flood')) await gatewayFlood();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await gatewayBenchmarks();

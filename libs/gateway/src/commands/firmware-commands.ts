@@ -5,6 +5,7 @@ import { DOWNLOAD_TOKEN_TTL_MS } from '../download.js';
 import { arg, parseArgs, v } from './args.js';
 import { onFirmwareEvents } from './firmware-events.js';
 import { isTerminalStatus, jobToJson, statusRank } from './job-json.js';
+import { outputDropNotice, streamBounds } from './stream-bounds.js';
 import type { CommandHandler, StreamItem } from './types.js';
 
 const result = (value: unknown) => ({ result: value });
@@ -93,15 +94,16 @@ export const firmwareCommands: Record<string, CommandHandler> = {
 
   /**
    * History then live for one job, ending with its final state as the result. Output may be
-   * dropped for a slow client; lifecycle events and the result never are.
+   * dropped for a slow client (told by `job_output_dropped`); lifecycle events and the result never are.
    */
-  'firmware/follow_job': async (ctx, args) => {
+  'firmware/follow_job': async (ctx, args, session) => {
     const { job_id: jobId } = parseArgs(v.strictObject({ job_id: arg.jobId }), args);
     await ctx.firmware.getJob(jobId); // not_found before any stream starts
     let seen = 0; // output lines the snapshot covered (log line numbers below this are history)
     let rank = 0;
     const inner = streamEvents<StreamItem & { seq?: number; rank?: number }>({
-      capacity: ctx.streamCapacity,
+      ...streamBounds(ctx, session),
+      dropNotice: outputDropNotice(),
       attach: (c) =>
         onFirmwareEvents(ctx.bus, (e) => {
           if (e.kind === 'output' && e.jobId === jobId) c.push({ event: 'job_output', data: { job_id: jobId, first_seq: e.firstSeq, lines: e.lines }, seq: e.firstSeq });
@@ -125,12 +127,13 @@ export const firmwareCommands: Record<string, CommandHandler> = {
     return { stream: dedupe(inner, () => seen, () => rank) };
   },
 
-  /** Every job's lifecycle, progress and output: a snapshot of the job list, then live. */
-  'firmware/follow_jobs': async (ctx, args) => {
+  /** Every job's lifecycle, progress and output: a snapshot of the job list, then live. Output may be dropped as for follow_job. */
+  'firmware/follow_jobs': async (ctx, args, session) => {
     parseArgs(v.strictObject({ snapshot: v.optional(v.boolean('must be a boolean'), true) }), args);
     const ranks = new Map<string, number>();
     const stream = streamEvents<StreamItem>({
-      capacity: ctx.streamCapacity,
+      ...streamBounds(ctx, session),
+      dropNotice: outputDropNotice(),
       attach: (c) =>
         onFirmwareEvents(ctx.bus, (e) => {
           if (e.kind === 'output') c.push({ event: 'job_output', data: { job_id: e.jobId, first_seq: e.firstSeq, lines: e.lines } });

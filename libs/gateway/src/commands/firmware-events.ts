@@ -1,4 +1,4 @@
-import { listening, type Bus } from '@kiln/bus';
+import { listening, type Bus, type BusMessage } from '@kiln/bus';
 import { firmwarePb as pb, firmwareSubjects, FIRMWARE_EVENTS, type FirmwareEventName } from '@kiln/contracts';
 
 export type FirmwareEvent =
@@ -27,14 +27,31 @@ function decode(subject: string, data: Uint8Array): FirmwareEvent | undefined {
   return undefined;
 }
 
-/** Listen to the firmware service's events (decoded); one place knows the subjects and messages. */
+/**
+ * The in-process bus hands every subscriber the same message object, so N followers of a flood
+ * decode each batch once, not N times, and their queues hold the same line strings rather than N
+ * copies of them. Keyed weakly: an entry lives only as long as the message does.
+ */
+const decoded = new WeakMap<BusMessage, FirmwareEvent | undefined>();
+
+function decodeOnce(msg: BusMessage): FirmwareEvent | undefined {
+  if (decoded.has(msg)) return decoded.get(msg);
+  const event = decode(msg.subject, msg.data);
+  decoded.set(msg, event);
+  return event;
+}
+
+/**
+ * Listen to the firmware service's events (decoded); one place knows the subjects and messages.
+ * Listeners of one message share its decoded event: read it, never change it.
+ */
 export function onFirmwareEvents(bus: Bus, handler: (event: FirmwareEvent) => void, only?: readonly FirmwareEventName[]): Disposable {
   const names = only ?? FIRMWARE_EVENTS;
   return listening(
     bus,
     names.map((n) => firmwareSubjects.event(n)),
     (msg) => {
-      const event = decode(msg.subject, msg.data);
+      const event = decodeOnce(msg);
       if (event) handler(event);
     },
   );

@@ -3,6 +3,7 @@ import { disposeAll, KilnError } from '@kiln/core';
 import { streamEvents } from '@kiln/streams';
 import { deviceToJson } from './devices-commands.js';
 import { parseArgs, v } from './args.js';
+import { streamBounds } from './stream-bounds.js';
 import { onFirmwareEvents } from './firmware-events.js';
 import { jobToJson } from './job-json.js';
 import { onOffloaderChanges, onReceiverChanges } from './remote-build-events.js';
@@ -16,14 +17,14 @@ export const systemCommands: Record<string, CommandHandler> = {
   },
 
   /**
-   * initial_state then live events. Fails closed: a client that falls `streamCapacity` events
-   * behind gets an error frame and the socket closes, so it resyncs from a fresh snapshot instead
+   * initial_state then live events. Fails closed: a client that falls `streamCapacity` events (or
+   * `streamMaxBytes` bytes) behind gets an error frame and the socket closes, so it resyncs from a fresh snapshot instead
    * of showing a state that silently missed an event.
    */
-  subscribe_events: async (ctx, args) => {
+  subscribe_events: async (ctx, args, session) => {
     parseArgs(v.strictObject({}), args);
     const stream = streamEvents<StreamItem>({
-      capacity: ctx.streamCapacity,
+      ...streamBounds(ctx, session),
       attach: (c) => {
         const devices = ctx.devices.onEvent((e) =>
           c.pushOrTerminate(e.type === 'device_removed' ? { event: e.type, data: { configuration: e.configuration } } : { event: e.type, data: deviceToJson(e.device) }),

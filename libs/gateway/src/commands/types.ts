@@ -17,7 +17,10 @@ export interface CommandContext {
   downloads: DownloadTokens;
   auth: Authenticator;
   bus: Bus;
+  /** Per stream: live events a client may lag behind by. */
   streamCapacity: number;
+  /** Per stream: live bytes a client may lag behind by, counting what its socket still holds. */
+  streamMaxBytes: number;
   serverInfo(): Record<string, unknown>;
 }
 
@@ -27,6 +30,8 @@ export interface Session {
   token: string | undefined;
   /** Ask the connection to close after the reply (auth/logout). */
   closeAfterReply: boolean;
+  /** Bytes this client's socket holds unsent (ws.bufferedAmount): a stream counts them against its byte bound. */
+  readonly bufferedBytes: () => number;
 }
 
 export type CommandHandler = (ctx: CommandContext, args: Record<string, unknown>, session: Session) => Promise<CommandOutcome>;

@@ -26,7 +26,7 @@ export class Connection {
     private readonly ctx: CommandContext,
     private readonly logger: Logger,
   ) {
-    this.session = { authenticated: !ctx.auth.required, token: undefined, closeAfterReply: false };
+    this.session = { authenticated: !ctx.auth.required, token: undefined, closeAfterReply: false, bufferedBytes: () => ws.bufferedAmount };
     // A failure past the error frame (one that could not even be sent) ends with this client's
     // message, never as an unhandled rejection that takes the whole process down.
     ws.on('message', (data, isBinary) => void this.onMessage(data, isBinary).catch((err: unknown) => this.logger.error({ err }, 'websocket message failed')));
