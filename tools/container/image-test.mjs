@@ -10,32 +10,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, copyFileSync, symlinkSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { check, checkout, finish, run, sleep, timed } from '../deploy-checks.mjs';
 
-const checkout = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const PODMAN = ['--runtime', 'runc', '--cgroup-manager=cgroupfs'];
 const LIMITS = ['--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=1024:1024'];
 const PORT = 16052;
 const PASSWORD = 'image-test-password';
-let failures = 0;
-
-function check(ok, what, figures = {}) {
-  const detail = Object.keys(figures).length ? ` ${JSON.stringify(figures)}` : '';
-  console.log(`${ok ? 'ok' : 'not ok'} - ${what}${detail}`);
-  if (!ok) failures++;
-  return ok;
-}
-const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, ...opts }).trim();
 const podman = (args, opts) => run('podman', [...PODMAN, ...args], opts);
 const tryPodman = (args) => {
   const r = spawnSync('podman', [...PODMAN, ...args], { encoding: 'utf8' });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim() };
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const timed = (fn) => {
-  const t = Date.now();
-  const value = fn();
-  return { value, ms: Date.now() - t };
 };
 
 /** localhost/kiln-node-base:<version>: what node:24-bookworm-slim is, from Debian's packages and the npm registry. */
@@ -107,7 +91,8 @@ try {
   check(false, `the image test ran to its end: ${err.message}`);
 } finally {
   tryPodman(['rm', '-f', NAME]);
+  // Each run rebuilds the tag: drop the layers the previous build left unnamed.
+  tryPodman(['image', 'prune', '-f']);
   rmSync(scratch, { recursive: true, force: true });
 }
-console.log(failures === 0 ? '# all container checks passed' : `# ${failures} container check(s) failed`);
-process.exitCode = failures === 0 ? 0 : 1;
+finish('container');

@@ -3,26 +3,15 @@
 // booted with systemd-nspawn, this checkout bound read-only at /opt/kiln, the pinned Node 24 at /opt/node,
 // NATS inside. Each check prints `ok`/`not ok` with its figures; the exit status is the number of failures.
 // Run as root after `npm run build`:  node tools/systemd/boot-test.mjs
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { check, checkout, finish, run, sleep, timed } from '../deploy-checks.mjs';
 
-const checkout = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const HOST_NAME = 'build-box.home.arpa'; // dotted, as most host names are (the worker unit once refused one)
 const PER_SERVICE = ['kiln-logstore', 'kiln-catalog', 'kiln-firmware', 'kiln-gateway'];
-let failures = 0;
 
-function check(ok, what, figures = {}) {
-  const detail = Object.keys(figures).length ? ` ${JSON.stringify(figures)}` : '';
-  console.log(`${ok ? 'ok' : 'not ok'} - ${what}${detail}`);
-  if (!ok) failures++;
-  return ok;
-}
-
-const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts }).trim();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The root filesystem (built once, cached) and a throwaway overlay of it for this boot.
 const root = run(join(checkout, 'tools/build-root'), ['systemd'], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
@@ -97,11 +86,6 @@ const compile = () => {
   } catch (err) {
     return { status: 'error', output: `${err.stdout ?? ''}${err.stderr ?? ''}`.trim().slice(-800) };
   }
-};
-const timed = (fn) => {
-  const t = process.hrtime.bigint();
-  const value = fn();
-  return { value, ms: Number((process.hrtime.bigint() - t) / 1_000_000n) };
 };
 
 try {
@@ -189,5 +173,4 @@ try {
   }
   rmSync(scratch, { recursive: true, force: true });
 }
-console.log(failures === 0 ? '# all systemd checks passed' : `# ${failures} systemd check(s) failed`);
-process.exitCode = failures === 0 ? 0 : 1;
+finish('systemd');
