@@ -39,7 +39,7 @@ try {
     await new Promise((r) => setTimeout(r, 100));
     now = await call('firmware/get_job', { job_id: job.id });
   }
-  outcome = { beforeLogin: refused, authenticated: login.authenticated, job: now.status, error: now.error ?? undefined, ms: Date.now() - started };
+  outcome = { beforeLogin: refused, authenticated: login.authenticated, jobId: job.id, job: now.status, error: now.error ?? undefined, ms: Date.now() - started };
 } catch (err) {
   outcome = { error: err.message };
 } finally {
