@@ -3,7 +3,7 @@ import { importCatalog, importedCatalogDir, type ImportProgress } from '@kiln/ca
 import { loadConfig } from '@kiln/config';
 import { KilnError } from '@kiln/core';
 
-const USAGE = 'usage: kiln catalog import --from <definitions dir | monolithic file or dir> [--from …] [--to DIR] [--data-dir D] [--config FILE]';
+const USAGE = 'usage: kiln catalog import --from <definitions dir | monolithic file or dir | upstream .tar.gz (sdist)> [--from …] [--to DIR] [--data-dir D] [--config FILE]';
 
 /** `kiln catalog import`: upstream catalog data → Kiln's format under the data dir (atomic swap). */
 export async function catalog(argv: string[], out: (line: string) => void): Promise<number> {
