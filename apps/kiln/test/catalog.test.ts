@@ -39,6 +39,15 @@ describe('kiln catalog import', () => {
     }
   }, 120_000);
 
+  it('says when the import is not what Kiln serves (catalog.dir set elsewhere, as in the image)', async () => {
+    const shipped = fileURLToPath(new URL('../../../definitions/source', import.meta.url));
+    const elsewhere = await runKiln(['catalog', 'import', '--from', shipped, '--data-dir', host.dataDir], { HOME: host.dataDir, KILN_CATALOG__DIR: '/opt/kiln/upstream-catalog' });
+    expect(elsewhere.code, elsewhere.stderr).toBe(0);
+    expect(elsewhere.stdout).toContain('not served while catalog.dir is set (/opt/kiln/upstream-catalog): unset it (KILN_CATALOG__DIR= in a container) or import with --to /opt/kiln/upstream-catalog');
+    const there = await runKiln(['catalog', 'import', '--from', shipped, '--to', join(host.dataDir, 'c'), '--data-dir', host.dataDir], { HOME: host.dataDir, KILN_CATALOG__DIR: join(host.dataDir, 'c') });
+    expect(there.stdout).toContain('a running catalog service picks it up on restart');
+  });
+
   it('refuses bad invocations with a clear message and leaves no catalog behind', async () => {
     const missing = await runKiln(['catalog', 'import', '--data-dir', host.dataDir]);
     expect(missing.code).toBe(2);
