@@ -4,7 +4,8 @@
 // No registry serves images here, so the Dockerfile's NODE_IMAGE is a local stand-in: a debootstrap root
 // (tools/build-root container) with the pinned Node 24 (tools/node/versions.env), this machine's npm and its
 // CA bundle (the package registries answer only with it). PyPI is unreachable: the image is built with
-// ESPHOME_VERSION=none and compiles with the simulator it ships (tools/esphome-sim), labelled as such.
+// ESPHOME_VERSION=none and compiles with the simulator it ships (tools/esphome-sim), labelled as such, and
+// with DEVICE_BUILDER_VERSION=none (no upstream catalog from PyPI: it serves the catalog Kiln ships).
 // Run as root:  node tools/container/image-test.mjs
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, copyFileSync, symlinkSync, realpathSync } from 'node:fs';
@@ -56,7 +57,7 @@ try {
   const base = nodeBaseImage();
   check(true, 'the Node base stand-in is there', { base });
   const build = timed(() => {
-    const r = spawnSync('podman', [...PODMAN, 'build', '--network=host', '--format', 'docker', '-f', 'deploy/compose/Dockerfile', '--build-arg', `NODE_IMAGE=${base}`, '--build-arg', 'ESPHOME_VERSION=none', '-t', IMAGE, '.'], { cwd: checkout, encoding: 'utf8', maxBuffer: 256 << 20 });
+    const r = spawnSync('podman', [...PODMAN, 'build', '--network=host', '--format', 'docker', '-f', 'deploy/compose/Dockerfile', '--build-arg', `NODE_IMAGE=${base}`, '--build-arg', 'ESPHOME_VERSION=none', '--build-arg', 'DEVICE_BUILDER_VERSION=none', '-t', IMAGE, '.'], { cwd: checkout, encoding: 'utf8', maxBuffer: 256 << 20 });
     return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim().split('\n').slice(-25).join('\n') };
   });
   if (!check(build.value.ok, 'the Dockerfile builds (npm ci, npm run build, the runtime stage with tini)', { buildSeconds: Math.round(build.ms / 1000), out: build.value.ok ? undefined : build.value.out })) throw new Error('no image');

@@ -19,7 +19,7 @@ const COMMAND_USAGE: Record<string, string> = {
       ask running hosts for their health (exit 0 when every service is ready)`,
   control: `  kiln control <service> <stop|start|restart> [--data-dir D | --url ...]
       stop, start or restart one service in a running host`,
-  catalog: `  kiln catalog import --from <upstream definitions dir | monolithic file/dir> [--from ...] [--to DIR] [--data-dir D]
+  catalog: `  kiln catalog import --from <upstream definitions dir | monolithic file/dir | upstream .tar.gz> [--from ...] [--to DIR] [--data-dir D]
       import the upstream catalog into <data-dir>/catalog (atomic; the previous catalog stays until it is complete)`,
   receiver: `  kiln receiver [--nats URL] [...same flags as supervise]
       run a remote build receiver (gRPC with pinned TLS on receiver.grpcListen)

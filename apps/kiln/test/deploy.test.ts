@@ -4,6 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectNatsBus } from '@kiln/bus';
+import { catalogSettingsSchema } from '@kiln/catalog';
+import { envToPath } from '@kiln/config';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -130,6 +132,22 @@ describe('deploy/compose', () => {
     expect(worker.mem_limit).toBe('1536m');
     expect(worker.image).toBe(compose.services.kiln!.image);
     expect(readFileSync(join(context, build!.dockerfile), 'utf8')).toMatch(/ENTRYPOINT \["\/usr\/bin\/tini", "--", "\/opt\/kiln\/apps\/kiln\/bin\/kiln"\]/);
+  });
+
+  it('the image imports the upstream catalog where catalog.dir points, and "none" skips it (as ESPHOME_VERSION)', () => {
+    const dockerfile = readFileSync(join(ROOT, 'deploy/compose/Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^ARG DEVICE_BUILDER_VERSION=\d+\.\d+\.\d+$/m);
+    expect(dockerfile).toMatch(/if \[ "\$\{DEVICE_BUILDER_VERSION\}" != none \]; then/);
+    expect(dockerfile).toMatch(/pip download --no-cache-dir --no-deps --no-binary :all: "esphome-device-builder==\$\{DEVICE_BUILDER_VERSION\}" -d \/tmp\/device-builder/);
+    const to = /kiln catalog import --from \/tmp\/device-builder\/\*\.tar\.gz --to (\S+)/.exec(dockerfile)?.[1];
+    const env = /^ENV .*\bKILN_CATALOG__DIR=(\S+)/m.exec(dockerfile)?.[1];
+    expect(to).toBe('/opt/kiln/upstream-catalog');
+    expect(env).toBe(to);
+    // The variable names the setting the catalog service reads.
+    expect(envToPath('KILN_CATALOG__DIR')).toBe('catalog.dir');
+    expect(catalogSettingsSchema.entries).toHaveProperty('dir');
+    // The image test builds without PyPI.
+    expect(readFileSync(join(ROOT, 'tools/container/image-test.mjs'), 'utf8')).toContain("'--build-arg', 'DEVICE_BUILDER_VERSION=none'");
   });
 });
 

@@ -5,5 +5,6 @@ export { loadCatalog, resolveCatalogRoot, CURRENT_LINK } from './runtime/load.js
 export { importCatalog, type ImportResult } from './import/install.js';
 export { writeCatalogTree, type ImportProgress } from './import/write-tree.js';
 export { openUpstreamSource } from './import/sources.js';
+export { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './import/archive.js';
 export { EMBEDDED_CATALOG_DIR, importedCatalogDir, catalogRootFor } from './paths.js';
 export * from './format/index.js';

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import { importCatalog, importedCatalogDir, type ImportProgress } from '@kiln/catalog';
+import { resolve } from 'node:path';
+import { catalogSettingsSchema, importCatalog, importedCatalogDir, type ImportProgress } from '@kiln/catalog';
 import { loadConfig } from '@kiln/config';
 import { KilnError } from '@kiln/core';
 
-const USAGE = 'usage: kiln catalog import --from <definitions dir | monolithic file or dir> [--from …] [--to DIR] [--data-dir D] [--config FILE]';
+const USAGE = 'usage: kiln catalog import --from <definitions dir | monolithic file or dir | upstream .tar.gz (sdist)> [--from …] [--to DIR] [--data-dir D] [--config FILE]';
 
 /** `kiln catalog import`: upstream catalog data → Kiln's format under the data dir (atomic swap). */
 export async function catalog(argv: string[], out: (line: string) => void): Promise<number> {
@@ -30,7 +31,13 @@ export async function catalog(argv: string[], out: (line: string) => void): Prom
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const counts = Object.entries(result.counts).map(([section, n]) => `${n} ${section}`).join(', ');
   out(`imported ${counts} (${(result.bodyBytes / 1e6).toFixed(1)} MB of bodies) in ${seconds} s into ${result.tree}`);
-  out('a running catalog service picks it up on restart: kiln control catalog restart');
+  // catalog.dir names the catalog to serve: an import elsewhere is not served while it is set.
+  const served = config.section('catalog', catalogSettingsSchema).dir;
+  if (served !== '' && config.resolvePath(served) !== resolve(target)) {
+    out(`not served while catalog.dir is set (${served}): unset it (KILN_CATALOG__DIR= in a container) or import with --to ${served}`);
+  } else {
+    out('a running catalog service picks it up on restart: kiln control catalog restart');
+  }
   return 0;
 }
 
