@@ -6,6 +6,12 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import type {
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 
 export const protobufPackage = "kiln.remote.v1";
 
@@ -3614,6 +3620,236 @@ export const EditPairingEndpointResponse: MessageFns<EditPairingEndpointResponse
     }
   },
 };
+
+export type PairingServiceDefinition = typeof PairingServiceDefinition;
+export const PairingServiceDefinition = {
+  name: "PairingService",
+  fullName: "kiln.remote.v1.PairingService",
+  methods: {
+    previewIdentity: {
+      name: "PreviewIdentity",
+      requestType: PreviewIdentityRequest as typeof PreviewIdentityRequest,
+      requestStream: false,
+      responseType: PreviewIdentityResponse as typeof PreviewIdentityResponse,
+      responseStream: false,
+      options: {},
+    },
+    requestPair: {
+      name: "RequestPair",
+      requestType: RequestPairRequest as typeof RequestPairRequest,
+      requestStream: false,
+      responseType: RequestPairResponse as typeof RequestPairResponse,
+      responseStream: false,
+      options: {},
+    },
+    pairStatus: {
+      name: "PairStatus",
+      requestType: PairStatusRequest as typeof PairStatusRequest,
+      requestStream: false,
+      responseType: PairStatusResponse as typeof PairStatusResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+export type PairingServiceService = typeof PairingServiceService;
+export const PairingServiceService = {
+  previewIdentity: {
+    path: "/kiln.remote.v1.PairingService/PreviewIdentity" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PreviewIdentityRequest): Buffer =>
+      Buffer.from(PreviewIdentityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PreviewIdentityRequest => PreviewIdentityRequest.decode(value),
+    responseSerialize: (value: PreviewIdentityResponse): Buffer =>
+      Buffer.from(PreviewIdentityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PreviewIdentityResponse => PreviewIdentityResponse.decode(value),
+  },
+  requestPair: {
+    path: "/kiln.remote.v1.PairingService/RequestPair" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RequestPairRequest): Buffer => Buffer.from(RequestPairRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RequestPairRequest => RequestPairRequest.decode(value),
+    responseSerialize: (value: RequestPairResponse): Buffer => Buffer.from(RequestPairResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RequestPairResponse => RequestPairResponse.decode(value),
+  },
+  pairStatus: {
+    path: "/kiln.remote.v1.PairingService/PairStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PairStatusRequest): Buffer => Buffer.from(PairStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PairStatusRequest => PairStatusRequest.decode(value),
+    responseSerialize: (value: PairStatusResponse): Buffer => Buffer.from(PairStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PairStatusResponse => PairStatusResponse.decode(value),
+  },
+} as const;
+
+export interface PairingServiceServer extends UntypedServiceImplementation {
+  previewIdentity: handleUnaryCall<PreviewIdentityRequest, PreviewIdentityResponse>;
+  requestPair: handleUnaryCall<RequestPairRequest, RequestPairResponse>;
+  pairStatus: handleUnaryCall<PairStatusRequest, PairStatusResponse>;
+}
+
+export type BuildServiceDefinition = typeof BuildServiceDefinition;
+export const BuildServiceDefinition = {
+  name: "BuildService",
+  fullName: "kiln.remote.v1.BuildService",
+  methods: {
+    hasBundle: {
+      name: "HasBundle",
+      requestType: HasBundleRequest as typeof HasBundleRequest,
+      requestStream: false,
+      responseType: HasBundleResponse as typeof HasBundleResponse,
+      responseStream: false,
+      options: {},
+    },
+    submitBundle: {
+      name: "SubmitBundle",
+      requestType: SubmitBundleRequest as typeof SubmitBundleRequest,
+      requestStream: true,
+      responseType: SubmitBundleResponse as typeof SubmitBundleResponse,
+      responseStream: false,
+      options: {},
+    },
+    startBuild: {
+      name: "StartBuild",
+      requestType: StartBuildRequest as typeof StartBuildRequest,
+      requestStream: false,
+      responseType: StartBuildResponse as typeof StartBuildResponse,
+      responseStream: false,
+      options: {},
+    },
+    follow: {
+      name: "Follow",
+      requestType: FollowRequest as typeof FollowRequest,
+      requestStream: false,
+      responseType: FollowResponse as typeof FollowResponse,
+      responseStream: true,
+      options: {},
+    },
+    cancel: {
+      name: "Cancel",
+      requestType: CancelRequest as typeof CancelRequest,
+      requestStream: false,
+      responseType: CancelResponse as typeof CancelResponse,
+      responseStream: false,
+      options: {},
+    },
+    downloadArtifacts: {
+      name: "DownloadArtifacts",
+      requestType: DownloadArtifactsRequest as typeof DownloadArtifactsRequest,
+      requestStream: false,
+      responseType: DownloadArtifactsResponse as typeof DownloadArtifactsResponse,
+      responseStream: true,
+      options: {},
+    },
+  },
+} as const;
+
+export type BuildServiceService = typeof BuildServiceService;
+export const BuildServiceService = {
+  hasBundle: {
+    path: "/kiln.remote.v1.BuildService/HasBundle" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HasBundleRequest): Buffer => Buffer.from(HasBundleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HasBundleRequest => HasBundleRequest.decode(value),
+    responseSerialize: (value: HasBundleResponse): Buffer => Buffer.from(HasBundleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HasBundleResponse => HasBundleResponse.decode(value),
+  },
+  submitBundle: {
+    path: "/kiln.remote.v1.BuildService/SubmitBundle" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: SubmitBundleRequest): Buffer => Buffer.from(SubmitBundleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SubmitBundleRequest => SubmitBundleRequest.decode(value),
+    responseSerialize: (value: SubmitBundleResponse): Buffer =>
+      Buffer.from(SubmitBundleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SubmitBundleResponse => SubmitBundleResponse.decode(value),
+  },
+  startBuild: {
+    path: "/kiln.remote.v1.BuildService/StartBuild" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartBuildRequest): Buffer => Buffer.from(StartBuildRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartBuildRequest => StartBuildRequest.decode(value),
+    responseSerialize: (value: StartBuildResponse): Buffer => Buffer.from(StartBuildResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartBuildResponse => StartBuildResponse.decode(value),
+  },
+  follow: {
+    path: "/kiln.remote.v1.BuildService/Follow" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: FollowRequest): Buffer => Buffer.from(FollowRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FollowRequest => FollowRequest.decode(value),
+    responseSerialize: (value: FollowResponse): Buffer => Buffer.from(FollowResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FollowResponse => FollowResponse.decode(value),
+  },
+  cancel: {
+    path: "/kiln.remote.v1.BuildService/Cancel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelRequest): Buffer => Buffer.from(CancelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelRequest => CancelRequest.decode(value),
+    responseSerialize: (value: CancelResponse): Buffer => Buffer.from(CancelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelResponse => CancelResponse.decode(value),
+  },
+  downloadArtifacts: {
+    path: "/kiln.remote.v1.BuildService/DownloadArtifacts" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: DownloadArtifactsRequest): Buffer =>
+      Buffer.from(DownloadArtifactsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DownloadArtifactsRequest => DownloadArtifactsRequest.decode(value),
+    responseSerialize: (value: DownloadArtifactsResponse): Buffer =>
+      Buffer.from(DownloadArtifactsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DownloadArtifactsResponse => DownloadArtifactsResponse.decode(value),
+  },
+} as const;
+
+export interface BuildServiceServer extends UntypedServiceImplementation {
+  hasBundle: handleUnaryCall<HasBundleRequest, HasBundleResponse>;
+  submitBundle: handleClientStreamingCall<SubmitBundleRequest, SubmitBundleResponse>;
+  startBuild: handleUnaryCall<StartBuildRequest, StartBuildResponse>;
+  follow: handleServerStreamingCall<FollowRequest, FollowResponse>;
+  cancel: handleUnaryCall<CancelRequest, CancelResponse>;
+  downloadArtifacts: handleServerStreamingCall<DownloadArtifactsRequest, DownloadArtifactsResponse>;
+}
+
+export type SessionServiceDefinition = typeof SessionServiceDefinition;
+export const SessionServiceDefinition = {
+  name: "SessionService",
+  fullName: "kiln.remote.v1.SessionService",
+  methods: {
+    queueStatus: {
+      name: "QueueStatus",
+      requestType: QueueStatusRequest as typeof QueueStatusRequest,
+      requestStream: false,
+      responseType: QueueStatusResponse as typeof QueueStatusResponse,
+      responseStream: true,
+      options: {},
+    },
+  },
+} as const;
+
+export type SessionServiceService = typeof SessionServiceService;
+export const SessionServiceService = {
+  queueStatus: {
+    path: "/kiln.remote.v1.SessionService/QueueStatus" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: QueueStatusRequest): Buffer => Buffer.from(QueueStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): QueueStatusRequest => QueueStatusRequest.decode(value),
+    responseSerialize: (value: QueueStatusResponse): Buffer => Buffer.from(QueueStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): QueueStatusResponse => QueueStatusResponse.decode(value),
+  },
+} as const;
+
+export interface SessionServiceServer extends UntypedServiceImplementation {
+  queueStatus: handleServerStreamingCall<QueueStatusRequest, QueueStatusResponse>;
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
