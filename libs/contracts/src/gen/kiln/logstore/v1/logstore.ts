@@ -1016,6 +1016,10 @@ export const LogDeleted: MessageFns<LogDeleted> = {
   },
 };
 
+/**
+ * Served over gRPC (every method) and on the bus (the unary ones: kiln.logstore.<method>, CloseLog on
+ * kiln.logstore.close; a bus follow is built from the events above and paged reads).
+ */
 export type LogStoreServiceDefinition = typeof LogStoreServiceDefinition;
 export const LogStoreServiceDefinition = {
   name: "LogStoreService",
@@ -1072,6 +1076,10 @@ export const LogStoreServiceDefinition = {
   },
 } as const;
 
+/**
+ * Served over gRPC (every method) and on the bus (the unary ones: kiln.logstore.<method>, CloseLog on
+ * kiln.logstore.close; a bus follow is built from the events above and paged reads).
+ */
 export type LogStoreServiceService = typeof LogStoreServiceService;
 export const LogStoreServiceService = {
   append: {

@@ -3851,6 +3851,279 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   queueStatus: handleServerStreamingCall<QueueStatusRequest, QueueStatusResponse>;
 }
 
+/**
+ * Receiver control (upstream remote_build/* receiver-side names), for the gateway and the CLI:
+ * kiln.receiver.<snake_case method>.
+ */
+export type ReceiverControlServiceDefinition = typeof ReceiverControlServiceDefinition;
+export const ReceiverControlServiceDefinition = {
+  name: "ReceiverControlService",
+  fullName: "kiln.remote.v1.ReceiverControlService",
+  methods: {
+    getIdentity: {
+      name: "GetIdentity",
+      requestType: GetIdentityRequest as typeof GetIdentityRequest,
+      requestStream: false,
+      responseType: GetIdentityResponse as typeof GetIdentityResponse,
+      responseStream: false,
+      options: {},
+    },
+    setPairingWindow: {
+      name: "SetPairingWindow",
+      requestType: SetPairingWindowRequest as typeof SetPairingWindowRequest,
+      requestStream: false,
+      responseType: GetIdentityResponse as typeof GetIdentityResponse,
+      responseStream: false,
+      options: {},
+    },
+    approvePeer: {
+      name: "ApprovePeer",
+      requestType: ApprovePeerRequest as typeof ApprovePeerRequest,
+      requestStream: false,
+      responseType: ApprovePeerResponse as typeof ApprovePeerResponse,
+      responseStream: false,
+      options: {},
+    },
+    removePeer: {
+      name: "RemovePeer",
+      requestType: RemovePeerRequest as typeof RemovePeerRequest,
+      requestStream: false,
+      responseType: RemovePeerResponse as typeof RemovePeerResponse,
+      responseStream: false,
+      options: {},
+    },
+    rotateIdentity: {
+      name: "RotateIdentity",
+      requestType: RotateIdentityRequest as typeof RotateIdentityRequest,
+      requestStream: false,
+      responseType: GetIdentityResponse as typeof GetIdentityResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Receiver control (upstream remote_build/* receiver-side names), for the gateway and the CLI:
+ * kiln.receiver.<snake_case method>.
+ */
+export type ReceiverControlServiceService = typeof ReceiverControlServiceService;
+export const ReceiverControlServiceService = {
+  getIdentity: {
+    path: "/kiln.remote.v1.ReceiverControlService/GetIdentity" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetIdentityRequest): Buffer => Buffer.from(GetIdentityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetIdentityRequest => GetIdentityRequest.decode(value),
+    responseSerialize: (value: GetIdentityResponse): Buffer => Buffer.from(GetIdentityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetIdentityResponse => GetIdentityResponse.decode(value),
+  },
+  setPairingWindow: {
+    path: "/kiln.remote.v1.ReceiverControlService/SetPairingWindow" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetPairingWindowRequest): Buffer =>
+      Buffer.from(SetPairingWindowRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetPairingWindowRequest => SetPairingWindowRequest.decode(value),
+    responseSerialize: (value: GetIdentityResponse): Buffer => Buffer.from(GetIdentityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetIdentityResponse => GetIdentityResponse.decode(value),
+  },
+  approvePeer: {
+    path: "/kiln.remote.v1.ReceiverControlService/ApprovePeer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApprovePeerRequest): Buffer => Buffer.from(ApprovePeerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApprovePeerRequest => ApprovePeerRequest.decode(value),
+    responseSerialize: (value: ApprovePeerResponse): Buffer => Buffer.from(ApprovePeerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApprovePeerResponse => ApprovePeerResponse.decode(value),
+  },
+  removePeer: {
+    path: "/kiln.remote.v1.ReceiverControlService/RemovePeer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemovePeerRequest): Buffer => Buffer.from(RemovePeerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemovePeerRequest => RemovePeerRequest.decode(value),
+    responseSerialize: (value: RemovePeerResponse): Buffer => Buffer.from(RemovePeerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemovePeerResponse => RemovePeerResponse.decode(value),
+  },
+  rotateIdentity: {
+    path: "/kiln.remote.v1.ReceiverControlService/RotateIdentity" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateIdentityRequest): Buffer =>
+      Buffer.from(RotateIdentityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateIdentityRequest => RotateIdentityRequest.decode(value),
+    responseSerialize: (value: GetIdentityResponse): Buffer => Buffer.from(GetIdentityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetIdentityResponse => GetIdentityResponse.decode(value),
+  },
+} as const;
+
+export interface ReceiverControlServiceServer extends UntypedServiceImplementation {
+  getIdentity: handleUnaryCall<GetIdentityRequest, GetIdentityResponse>;
+  setPairingWindow: handleUnaryCall<SetPairingWindowRequest, GetIdentityResponse>;
+  approvePeer: handleUnaryCall<ApprovePeerRequest, ApprovePeerResponse>;
+  removePeer: handleUnaryCall<RemovePeerRequest, RemovePeerResponse>;
+  rotateIdentity: handleUnaryCall<RotateIdentityRequest, GetIdentityResponse>;
+}
+
+/**
+ * Offloader control (upstream remote_build/* offloader-side names), served by the firmware service
+ * (it owns the compile lane the receivers join): kiln.firmware.offloader.<snake_case method>.
+ */
+export type OffloaderServiceDefinition = typeof OffloaderServiceDefinition;
+export const OffloaderServiceDefinition = {
+  name: "OffloaderService",
+  fullName: "kiln.remote.v1.OffloaderService",
+  methods: {
+    getOffloaderSettings: {
+      name: "GetOffloaderSettings",
+      requestType: GetOffloaderSettingsRequest as typeof GetOffloaderSettingsRequest,
+      requestStream: false,
+      responseType: OffloaderSettingsResponse as typeof OffloaderSettingsResponse,
+      responseStream: false,
+      options: {},
+    },
+    setOffloaderSettings: {
+      name: "SetOffloaderSettings",
+      requestType: SetOffloaderSettingsRequest as typeof SetOffloaderSettingsRequest,
+      requestStream: false,
+      responseType: OffloaderSettingsResponse as typeof OffloaderSettingsResponse,
+      responseStream: false,
+      options: {},
+    },
+    previewPair: {
+      name: "PreviewPair",
+      requestType: PreviewPairRequest as typeof PreviewPairRequest,
+      requestStream: false,
+      responseType: PreviewPairResponse as typeof PreviewPairResponse,
+      responseStream: false,
+      options: {},
+    },
+    requestPair: {
+      name: "RequestPair",
+      requestType: OffloaderPairRequest as typeof OffloaderPairRequest,
+      requestStream: false,
+      responseType: OffloaderPairResponse as typeof OffloaderPairResponse,
+      responseStream: false,
+      options: {},
+    },
+    unpair: {
+      name: "Unpair",
+      requestType: UnpairRequest as typeof UnpairRequest,
+      requestStream: false,
+      responseType: UnpairResponse as typeof UnpairResponse,
+      responseStream: false,
+      options: {},
+    },
+    setPairingEnabled: {
+      name: "SetPairingEnabled",
+      requestType: SetPairingEnabledRequest as typeof SetPairingEnabledRequest,
+      requestStream: false,
+      responseType: SetPairingEnabledResponse as typeof SetPairingEnabledResponse,
+      responseStream: false,
+      options: {},
+    },
+    editPairingEndpoint: {
+      name: "EditPairingEndpoint",
+      requestType: EditPairingEndpointRequest as typeof EditPairingEndpointRequest,
+      requestStream: false,
+      responseType: EditPairingEndpointResponse as typeof EditPairingEndpointResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Offloader control (upstream remote_build/* offloader-side names), served by the firmware service
+ * (it owns the compile lane the receivers join): kiln.firmware.offloader.<snake_case method>.
+ */
+export type OffloaderServiceService = typeof OffloaderServiceService;
+export const OffloaderServiceService = {
+  getOffloaderSettings: {
+    path: "/kiln.remote.v1.OffloaderService/GetOffloaderSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetOffloaderSettingsRequest): Buffer =>
+      Buffer.from(GetOffloaderSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetOffloaderSettingsRequest => GetOffloaderSettingsRequest.decode(value),
+    responseSerialize: (value: OffloaderSettingsResponse): Buffer =>
+      Buffer.from(OffloaderSettingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OffloaderSettingsResponse => OffloaderSettingsResponse.decode(value),
+  },
+  setOffloaderSettings: {
+    path: "/kiln.remote.v1.OffloaderService/SetOffloaderSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetOffloaderSettingsRequest): Buffer =>
+      Buffer.from(SetOffloaderSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetOffloaderSettingsRequest => SetOffloaderSettingsRequest.decode(value),
+    responseSerialize: (value: OffloaderSettingsResponse): Buffer =>
+      Buffer.from(OffloaderSettingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OffloaderSettingsResponse => OffloaderSettingsResponse.decode(value),
+  },
+  previewPair: {
+    path: "/kiln.remote.v1.OffloaderService/PreviewPair" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PreviewPairRequest): Buffer => Buffer.from(PreviewPairRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PreviewPairRequest => PreviewPairRequest.decode(value),
+    responseSerialize: (value: PreviewPairResponse): Buffer => Buffer.from(PreviewPairResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PreviewPairResponse => PreviewPairResponse.decode(value),
+  },
+  requestPair: {
+    path: "/kiln.remote.v1.OffloaderService/RequestPair" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: OffloaderPairRequest): Buffer => Buffer.from(OffloaderPairRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): OffloaderPairRequest => OffloaderPairRequest.decode(value),
+    responseSerialize: (value: OffloaderPairResponse): Buffer =>
+      Buffer.from(OffloaderPairResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OffloaderPairResponse => OffloaderPairResponse.decode(value),
+  },
+  unpair: {
+    path: "/kiln.remote.v1.OffloaderService/Unpair" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnpairRequest): Buffer => Buffer.from(UnpairRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnpairRequest => UnpairRequest.decode(value),
+    responseSerialize: (value: UnpairResponse): Buffer => Buffer.from(UnpairResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnpairResponse => UnpairResponse.decode(value),
+  },
+  setPairingEnabled: {
+    path: "/kiln.remote.v1.OffloaderService/SetPairingEnabled" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetPairingEnabledRequest): Buffer =>
+      Buffer.from(SetPairingEnabledRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetPairingEnabledRequest => SetPairingEnabledRequest.decode(value),
+    responseSerialize: (value: SetPairingEnabledResponse): Buffer =>
+      Buffer.from(SetPairingEnabledResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetPairingEnabledResponse => SetPairingEnabledResponse.decode(value),
+  },
+  editPairingEndpoint: {
+    path: "/kiln.remote.v1.OffloaderService/EditPairingEndpoint" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EditPairingEndpointRequest): Buffer =>
+      Buffer.from(EditPairingEndpointRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EditPairingEndpointRequest => EditPairingEndpointRequest.decode(value),
+    responseSerialize: (value: EditPairingEndpointResponse): Buffer =>
+      Buffer.from(EditPairingEndpointResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EditPairingEndpointResponse => EditPairingEndpointResponse.decode(value),
+  },
+} as const;
+
+export interface OffloaderServiceServer extends UntypedServiceImplementation {
+  getOffloaderSettings: handleUnaryCall<GetOffloaderSettingsRequest, OffloaderSettingsResponse>;
+  setOffloaderSettings: handleUnaryCall<SetOffloaderSettingsRequest, OffloaderSettingsResponse>;
+  previewPair: handleUnaryCall<PreviewPairRequest, PreviewPairResponse>;
+  requestPair: handleUnaryCall<OffloaderPairRequest, OffloaderPairResponse>;
+  unpair: handleUnaryCall<UnpairRequest, UnpairResponse>;
+  setPairingEnabled: handleUnaryCall<SetPairingEnabledRequest, SetPairingEnabledResponse>;
+  editPairingEndpoint: handleUnaryCall<EditPairingEndpointRequest, EditPairingEndpointResponse>;
+}
+
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
   if (num > globalThis.Number.MAX_SAFE_INTEGER) {
