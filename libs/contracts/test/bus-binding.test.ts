@@ -131,6 +131,15 @@ describe('busClient and serveBus', () => {
     await bus.close();
   });
 
+  it('fields a request leaves out go out at their proto defaults', async () => {
+    const bus = createInProcessBus();
+    const seen: remotePb.SetPairingWindowRequest[] = [];
+    serveBus(bus, remotePb.ReceiverControlServiceDefinition, receiver({ setPairingWindow: (r) => (seen.push(r), receiver().getIdentity({})) }));
+    await busClient(bus, remotePb.ReceiverControlServiceDefinition).setPairingWindow({ open: true, timeoutS: undefined });
+    expect(seen).toEqual([{ open: true, timeoutS: 0 }]);
+    await bus.close();
+  });
+
   it("an implementation's KilnError reaches the caller with its code and details", async () => {
     const bus = createInProcessBus();
     serveBus(bus, remotePb.ReceiverControlServiceDefinition, receiver({ removePeer: async (r) => { throw new KilnError('not_found', `no peer ${r.peer}`, { peer: r.peer }); } }));
