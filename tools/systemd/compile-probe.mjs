@@ -2,7 +2,7 @@
 // compiles one configuration through the firmware service on the container's NATS and prints the outcome.
 //   node tools/systemd/compile-probe.mjs porch.yaml   → {"status":"completed","jobId":"…","ms":812}
 import { connectNatsBus } from '@kiln/bus';
-import { createFirmwareBusClient, firmwarePb } from '@kiln/contracts';
+import { busClient, firmwarePb } from '@kiln/contracts';
 
 const configuration = process.argv[2] ?? 'porch.yaml';
 const S = firmwarePb.JobStatus;
@@ -10,10 +10,10 @@ const bus = await connectNatsBus({ servers: 'nats://127.0.0.1:4222', timeoutMs: 
 const started = Date.now();
 let outcome;
 try {
-  const firmware = createFirmwareBusClient(bus);
-  const job = await firmware.compile(configuration);
+  const firmware = busClient(bus, firmwarePb.FirmwareServiceDefinition);
+  const { job } = await firmware.compile({ configuration });
   for (;;) {
-    const now = await firmware.getJob(job.id);
+    const { job: now } = await firmware.getJob({ jobId: job.id });
     if (now.status === S.JOB_STATUS_COMPLETED || now.status === S.JOB_STATUS_FAILED || now.status === S.JOB_STATUS_CANCELLED) {
       outcome = { status: now.status === S.JOB_STATUS_COMPLETED ? 'completed' : now.status === S.JOB_STATUS_FAILED ? 'failed' : 'cancelled', jobId: job.id, error: now.error || undefined, ms: Date.now() - started };
       break;

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
-import { createFirmwareBusClient, createLogStoreBusClient, firmwarePb } from '@kiln/contracts';
+import { busClient, createLogStoreBusClient, firmwarePb } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { processAlive } from '@kiln/toolchain';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -71,32 +71,32 @@ describe('kiln worker compile (split compile executor over NATS)', () => {
     const supervise = host.start(['supervise', '--services', 'logstore,firmware', ...common, '--set', 'firmware.compileExecutor=workers', '--set', 'firmware.workerTimeoutMs=1500'], env);
     await supervise.healthUrl();
     const worker = () => host.start(['worker', 'compile', ...common, '--set', 'worker.id=wa', '--set', 'worker.heartbeatMs=200'], env);
-    const firmware = createFirmwareBusClient(bus);
+    const firmware = busClient(bus, firmwarePb.FirmwareServiceDefinition);
     const logs = createLogStoreBusClient(bus);
     const workers: Array<ReturnType<typeof worker>> = [];
     onTestFailed(() => console.log(`supervise:\n${supervise.output()}\n${workers.map((w, i) => `worker ${i}:\n${w.output()}`).join('\n')}`));
 
     const first = worker();
     workers.push(first);
-    await until(() => firmware.queueStatus(), (q) => q.compile!.slots === 1, 'the worker joined');
-    const [porchCompile, porchUpload, garageCompile, garageUpload] = await firmware.installBulk([
+    await until(() => firmware.queueStatus({}), (q) => q.compile!.slots === 1, 'the worker joined');
+    const [porchCompile, porchUpload, garageCompile, garageUpload] = (await firmware.installBulk({ items: [
       { configuration: 'porch.yaml', port: 'OTA' },
       { configuration: 'garage.yaml', port: 'OTA' },
-    ]);
+    ] })).jobs;
     await until(() => logs.read(porchCompile!.id).catch(() => ({ lines: [] as string[] })), (l) => l.lines.some((x) => x.startsWith('[')), 'porch compiling on the worker');
     first.child.kill('SIGKILL');
     await first.exited;
 
     // Heartbeats stop: after workerTimeoutMs the job is lost and queued again (first on its lane).
-    const requeued = await until(() => firmware.getJob(porchCompile!.id), (j) => j.status === S.JOB_STATUS_QUEUED, 'porch queued again');
+    const requeued = await until(async () => (await firmware.getJob({ jobId: porchCompile!.id })).job!, (j) => j.status === S.JOB_STATUS_QUEUED, 'porch queued again');
     expect(requeued.progress).toBe(0);
-    expect((await firmware.queueStatus()).compile).toMatchObject({ slots: 0, depth: 2 });
+    expect((await firmware.queueStatus({})).compile).toMatchObject({ slots: 0, depth: 2 });
     // The dead worker's simulator loses its output pipe and ends.
     await until(() => processesMentioning(join(configDir, 'porch.yaml')), (p) => p.length === 0, 'no simulator left from the killed worker');
 
     workers.push(worker());
     for (const job of [porchCompile, porchUpload, garageCompile, garageUpload]) {
-      const done = await until(() => firmware.getJob(job!.id), (j) => j.status !== S.JOB_STATUS_QUEUED && j.status !== S.JOB_STATUS_RUNNING, `${job!.id} finished`);
+      const done = await until(async () => (await firmware.getJob({ jobId: job!.id })).job!, (j) => j.status !== S.JOB_STATUS_QUEUED && j.status !== S.JOB_STATUS_RUNNING, `${job!.id} finished`);
       expect(done.status).toBe(S.JOB_STATUS_COMPLETED);
     }
     const porchLog = (await logs.read(porchCompile!.id)).lines;
@@ -109,7 +109,7 @@ describe('kiln worker compile (split compile executor over NATS)', () => {
     expect(porchLog.at(-1)).toMatch(/Successfully compiled program/);
     // Output through a worker looks like a local compile's: same lines, progress to 100.
     expect((await logs.read(garageCompile!.id)).lines.at(-1)).toMatch(/Successfully compiled program/);
-    expect((await firmware.getJob(garageCompile!.id)).progress).toBe(100);
+    expect((await firmware.getJob({ jobId: garageCompile!.id })).job!.progress).toBe(100);
     expect(records(supervise.output()).some((r) => r.msg === 'compile worker lost' && r.workerId === 'wa')).toBe(true);
     await bus.close();
   });

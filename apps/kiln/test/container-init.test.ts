@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
-import { createFirmwareBusClient, firmwarePb } from '@kiln/contracts';
+import { busClient, firmwarePb } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { describe, expect, it } from 'vitest';
 import { tempDataDir } from './cli-harness.js';
@@ -76,10 +76,10 @@ async function zombiesAfterCompiles(entrypoint: string[], compiles: number): Pro
       if (url && (await fetch(`${url}/ready`).then((r) => r.ok, () => false))) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    const firmware = createFirmwareBusClient(prefixed);
+    const firmware = busClient(prefixed, firmwarePb.FirmwareServiceDefinition);
     for (let n = 0; n < compiles; n++) {
-      const job = await firmware.compile('porch.yaml');
-      for (let i = 0; (await firmware.getJob(job.id)).status !== S.JOB_STATUS_COMPLETED; i++) {
+      const job = (await firmware.compile({ configuration: 'porch.yaml' })).job!;
+      for (let i = 0; (await firmware.getJob({ jobId: job.id })).job!.status !== S.JOB_STATUS_COMPLETED; i++) {
         if (i > 400) throw new Error(`compile ${n} never completed: ${output}`);
         await new Promise((r) => setTimeout(r, 50));
       }

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
 import type { Bus } from '@kiln/bus';
-import { callRpc, createFirmwareBusClient, createLogStoreBusClient, firmwarePb, offloaderRpc, remoteJobRpc, type FirmwareApi } from '@kiln/contracts';
+import { busClient, createLogStoreBusClient, firmwarePb, remotePb, type BusClient } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { loadOrCreateIdentity } from '@kiln/remote-identity';
 import { processAlive, resolveBuildPaths } from '@kiln/toolchain';
@@ -26,7 +26,7 @@ interface Offloader {
   dir: string;
   configDir: string;
   bus: Bus;
-  firmware: FirmwareApi;
+  firmware: BusClient<firmwarePb.FirmwareServiceDefinition>;
   bus: Bus;
   log(jobId: string): Promise<string[]>;
   /** Start `kiln supervise` again on the same dirs (after it died). */
@@ -70,7 +70,7 @@ async function startOffloader(receivers: ReceiverProcess[], devices: string[]): 
     dir,
     configDir,
     bus,
-    firmware: createFirmwareBusClient(bus),
+    firmware: busClient(bus, firmwarePb.FirmwareServiceDefinition),
     log: async (id) => (await logs.read(id)).lines,
     async restart() {
       const again = start();
@@ -114,13 +114,13 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     if (!off) return skip('NATS is not running (CI=true makes this a failure)');
     // b2 is flashed over serial: esptool needs the flash layout (idedata), which travels with the images.
     const portOf = (configuration: string): string => (configuration === 'b2.yaml' ? '/dev/ttyUSB0' : 'OTA');
-    const chains = await off.firmware.installBulk(devices.map((d) => ({ configuration: `${d}.yaml`, port: portOf(`${d}.yaml`) })));
+    const chains = (await off.firmware.installBulk({ items: devices.map((d) => ({ configuration: `${d}.yaml`, port: portOf(`${d}.yaml`) })) })).jobs;
     const uploads = chains.filter((j) => j.type === firmwarePb.JobType.JOB_TYPE_UPLOAD);
     const compiles = chains.filter((j) => j.type === firmwarePb.JobType.JOB_TYPE_COMPILE);
-    for (const u of uploads) expect((await until(() => off.firmware.getJob(u.id), finished, `upload ${u.configuration}`)).status).toBe(S.JOB_STATUS_COMPLETED);
+    for (const u of uploads) expect((await until(async () => (await off.firmware.getJob({ jobId: u.id })).job!, finished, `upload ${u.configuration}`)).status).toBe(S.JOB_STATUS_COMPLETED);
 
     const identity = await loadOrCreateIdentity(join(off.dir, 'offloader', 'identity'), 'unused');
-    const done = await Promise.all(compiles.map((c) => off.firmware.getJob(c.id)));
+    const done = await Promise.all(compiles.map(async (c) => (await off.firmware.getJob({ jobId: c.id })).job!));
     const where = new Map<string, ReceiverProcess>();
     for (const job of done) {
       expect(job.status).toBe(S.JOB_STATUS_COMPLETED);
@@ -135,7 +135,7 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
       expect(images.length).toBeGreaterThanOrEqual(3);
       expect((await readdir(local)).filter((n) => n.endsWith('.bin')).sort()).toEqual(images);
       for (const image of images) expect((await readFile(join(local, image))).equals(await readFile(join(remote, image)))).toBe(true);
-      expect((await off.firmware.getBinaries(job.configuration)).map((a) => a.file).sort()).toEqual(images);
+      expect((await off.firmware.getBinaries({ configuration: job.configuration })).artifacts.map((a) => a.file).sort()).toEqual(images);
     }
     // Both receivers were used, and at the same time: two compiles on different receivers overlapped.
     expect(new Set(where.values()).size).toBe(2);
@@ -177,8 +177,8 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     await mkdir(join(off.configDir, 'fonts'));
     await writeFile(join(off.configDir, 'common', 'base.yaml'), 'logger:\n');
     await writeFile(join(off.configDir, 'fonts', 'Roboto.ttf'), 'font bytes');
-    const first = await off.firmware.compile('porch.yaml');
-    expect((await until(() => off.firmware.getJob(first.id), finished, 'first compile')).status).toBe(S.JOB_STATUS_COMPLETED);
+    const first = (await off.firmware.compile({ configuration: 'porch.yaml' })).job!;
+    expect((await until(async () => (await off.firmware.getJob({ jobId: first.id })).job!, finished, 'first compile')).status).toBe(S.JOB_STATUS_COMPLETED);
     const firstLog = (await off.log(first.id)).join('\n');
     expect(firstLog).toMatch(/config bundle [0-9a-f]{12}: sent/);
     // A reference whose substitution does not resolve is not sent, and the job's log says so.
@@ -187,17 +187,17 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     const sources = resolveBuildPaths(receiver.configDir, 'porch.yaml', { dashboardId: identity.dashboardId }).sourceDir;
     expect(await readFile(join(sources, 'common', 'base.yaml'), 'utf8')).toBe('logger:\n');
     expect(await readFile(join(sources, 'fonts', 'Roboto.ttf'), 'utf8')).toBe('font bytes');
-    const second = await off.firmware.compile('porch.yaml');
-    expect((await until(() => off.firmware.getJob(second.id), finished, 'second compile')).status).toBe(S.JOB_STATUS_COMPLETED);
+    const second = (await off.firmware.compile({ configuration: 'porch.yaml' })).job!;
+    expect((await until(async () => (await off.firmware.getJob({ jobId: second.id })).job!, finished, 'second compile')).status).toBe(S.JOB_STATUS_COMPLETED);
     expect((await off.log(second.id)).join('\n')).toMatch(/config bundle [0-9a-f]{12}: unchanged, already on the receiver/);
 
-    const { compile, upload } = await off.firmware.install('stuck.yaml', 'OTA');
+    const { compile, upload } = await off.firmware.install({ configuration: 'stuck.yaml', port: 'OTA' });
     const pidFile = join(resolveBuildPaths(receiver.configDir, 'stuck.yaml', { dashboardId: identity.dashboardId }).dataDir, 'sim-child.pid');
     const pid = await until(async () => Number(await readFile(pidFile, 'utf8').catch(() => '')) || 0, (p) => p > 0, 'the receiver compile spawned its child');
     expect(processAlive(pid)).toBe(true);
-    await off.firmware.cancel(compile!.id);
-    expect((await until(() => off.firmware.getJob(compile!.id), finished, 'cancelled compile')).status).toBe(S.JOB_STATUS_CANCELLED);
-    expect((await off.firmware.getJob(upload!.id)).status).toBe(S.JOB_STATUS_CANCELLED);
+    await off.firmware.cancel({ jobId: compile!.id });
+    expect((await until(async () => (await off.firmware.getJob({ jobId: compile!.id })).job!, finished, 'cancelled compile')).status).toBe(S.JOB_STATUS_CANCELLED);
+    expect((await off.firmware.getJob({ jobId: upload!.id })).job!.status).toBe(S.JOB_STATUS_CANCELLED);
     await until(async () => processAlive(pid), (alive) => !alive, 'the compile tree inside the receiver is gone');
   }, SLOW);
 
@@ -206,15 +206,15 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     const healthy = await startReceiverProcess(cleanups);
     const off = await startOffloader([doomed, healthy], ['porch']);
     if (!off) return skip('NATS is not running (CI=true makes this a failure)');
-    const { compile, upload } = await off.firmware.install('porch.yaml', 'OTA');
+    const { compile, upload } = await off.firmware.install({ configuration: 'porch.yaml', port: 'OTA' });
     // Both are idle: the first paired one gets it.
-    await until(() => off.firmware.getJobOutput(compile!.id), (o) => o.lines.some((l) => l.includes(`(${doomed.address})`)) && o.lines.some((l) => l.startsWith('[')), 'compile running on the doomed receiver');
+    await until(() => off.firmware.getJobOutput({ jobId: compile!.id }), (o) => o.lines.some((l) => l.includes(`(${doomed.address})`)) && o.lines.some((l) => l.startsWith('[')), 'compile running on the doomed receiver');
     doomed.kiln.child.kill('SIGKILL');
-    expect((await until(() => off.firmware.getJob(upload!.id), finished, 'upload after the retry')).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect((await until(async () => (await off.firmware.getJob({ jobId: upload!.id })).job!, finished, 'upload after the retry')).status).toBe(S.JOB_STATUS_COMPLETED);
     const lines = await off.log(compile!.id);
     expect(lines.join('\n')).toMatch(/lost the build .*retrying elsewhere \(1\/2\)/);
     expect(ranOn(lines, [doomed, healthy])).toBe(healthy);
-    expect((await off.firmware.getJob(compile!.id)).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect((await off.firmware.getJob({ jobId: compile!.id })).job!.status).toBe(S.JOB_STATUS_COMPLETED);
   }, SLOW);
 
   it('the offloader killed mid remote build: started again, it runs the compile again on the receiver (which drops the orphaned build) and flashes it', async ({ skip }) => {
@@ -228,9 +228,9 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     if (!off) return skip('NATS is not running (CI=true makes this a failure)');
     const identity = await loadOrCreateIdentity(join(off.dir, 'offloader', 'identity'), 'unused');
     const pidFile = join(resolveBuildPaths(receiver.configDir, 'porch.yaml', { dashboardId: identity.dashboardId }).dataDir, 'sim-child.pid');
-    const { compile, upload } = await off.firmware.install('porch.yaml', 'OTA');
+    const { compile, upload } = await off.firmware.install({ configuration: 'porch.yaml', port: 'OTA' });
     const orphan = await until(async () => Number(await readFile(pidFile, 'utf8').catch(() => '')) || 0, (p) => p > 0, 'the receiver compile spawned its child');
-    await until(() => off.firmware.getJobOutput(compile!.id), (o) => o.lines.some((l) => l.startsWith('INFO Compiling app')), 'compile output from the receiver');
+    await until(() => off.firmware.getJobOutput({ jobId: compile!.id }), (o) => o.lines.some((l) => l.startsWith('INFO Compiling app')), 'compile output from the receiver');
     off.kiln.child.kill('SIGKILL');
     await off.kiln.exited;
     await writeFile(knobs, JSON.stringify({ default: { compileMs: 300, steps: 5 } }));
@@ -240,8 +240,8 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     await off.restart();
     // The re-run replaces the orphaned build of the same (offloader, device): its process tree is killed.
     await until(async () => processAlive(orphan), (alive) => !alive, 'the orphaned compile inside the receiver is gone');
-    expect((await until(() => off.firmware.getJob(upload!.id), finished, 'upload after the re-run')).status).toBe(S.JOB_STATUS_COMPLETED);
-    expect((await off.firmware.getJob(compile!.id)).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect((await until(async () => (await off.firmware.getJob({ jobId: upload!.id })).job!, finished, 'upload after the re-run')).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect((await off.firmware.getJob({ jobId: compile!.id })).job!.status).toBe(S.JOB_STATUS_COMPLETED);
     const lines = await off.log(compile!.id);
     expect(lines).toContain('... [kiln restarted while this job was running; running it again]');
     // Compiled on the receiver both times (before and after the restart), never on this host.
@@ -259,8 +259,8 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     if (!off) return skip('NATS is not running (CI=true makes this a failure)');
     await pair(receiver, off.dir);
     await eligible(off.healthUrl, 1);
-    const job = await off.firmware.compile('porch.yaml');
-    expect((await until(() => off.firmware.getJob(job.id), finished, 'compile')).status).toBe(S.JOB_STATUS_COMPLETED);
+    const job = (await off.firmware.compile({ configuration: 'porch.yaml' })).job!;
+    expect((await until(async () => (await off.firmware.getJob({ jobId: job.id })).job!, finished, 'compile')).status).toBe(S.JOB_STATUS_COMPLETED);
     expect(ranOn(await off.log(job.id), [receiver])).toBe(receiver);
   }, SLOW);
 
@@ -284,7 +284,7 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
 
     // Another receiver (another pin) at the address given: refused, naming both pins; the row is unchanged.
     const stranger = await startReceiverProcess(cleanups);
-    const refused = await callRpc(off.bus, offloaderRpc.editPairingEndpoint, { pinSha256: pin, ...split(stranger.address) }, 20_000).catch((err: unknown) => err);
+    const refused = await busClient(off.bus, remotePb.OffloaderServiceDefinition).editPairingEndpoint({ pinSha256: pin, ...split(stranger.address) }, { timeoutMs: 20_000 }).catch((err: unknown) => err);
     expect(refused).toMatchObject({ code: 'permission_denied', details: { value: pin, address: stranger.address } });
     const strangerPin = (refused as { details: { presented: string } }).details.presented;
     expect(strangerPin).not.toBe(pin);
@@ -293,12 +293,12 @@ describe('offloader: kiln supervise sends compiles to two kiln receiver processe
     expect(await stored()).toEqual([expect.objectContaining({ pin, address: oldAddress })]);
 
     // The moved receiver presents the paired pin: rebound, persisted, reconnected.
-    const { pairing } = await callRpc(off.bus, offloaderRpc.editPairingEndpoint, { pinSha256: pin, ...split(moving.address) }, 20_000);
+    const { pairing } = await busClient(off.bus, remotePb.OffloaderServiceDefinition).editPairingEndpoint({ pinSha256: pin, ...split(moving.address) }, { timeoutMs: 20_000 });
     expect(pairing).toMatchObject({ pinSha256: pin, ...split(moving.address), enabled: true });
     expect(await stored()).toEqual([expect.objectContaining({ pin, address: moving.address })]);
     await eligible(off.healthUrl, 1);
-    const job = await off.firmware.compile('porch.yaml');
-    expect((await until(() => off.firmware.getJob(job.id), finished, 'compile after the move')).status).toBe(S.JOB_STATUS_COMPLETED);
+    const job = (await off.firmware.compile({ configuration: 'porch.yaml' })).job!;
+    expect((await until(async () => (await off.firmware.getJob({ jobId: job.id })).job!, finished, 'compile after the move')).status).toBe(S.JOB_STATUS_COMPLETED);
     expect(ranOn(await off.log(job.id), [moving])).toBe(moving);
   }, SLOW);
 });
@@ -311,11 +311,11 @@ describe('offloader: a build sent to one receiver (remote_build/submit_job over 
     if (!off) return skip('NATS is not running (CI=true makes this a failure)');
     const rows = JSON.parse(await readFile(join(off.dir, 'offloader', 'receivers.json'), 'utf8')) as Array<{ address: string; pin: string }>;
     const pinB = rows.find((r) => r.address === b.address)!.pin;
-    const { compile } = await callRpc(off.bus, remoteJobRpc.submitJob, { pinSha256: pinB, configuration: 'porch.yaml', target: '', port: '' });
+    const { compile } = await busClient(off.bus, firmwarePb.RemoteJobServiceDefinition).submitJob({ pinSha256: pinB, configuration: 'porch.yaml', target: '', port: '' });
     expect(compile!.receiverPin).toBe(pinB);
-    await until(() => off.firmware.getJobOutput(compile!.id), (o) => o.lines.some((l) => l.includes(`(${b.address})`)) && o.lines.some((l) => l.startsWith('[')), 'compile running on B');
+    await until(() => off.firmware.getJobOutput({ jobId: compile!.id }), (o) => o.lines.some((l) => l.includes(`(${b.address})`)) && o.lines.some((l) => l.startsWith('[')), 'compile running on B');
     b.kiln.child.kill('SIGKILL');
-    const failed = await until(() => off.firmware.getJob(compile!.id), finished, 'the compile ends');
+    const failed = await until(async () => (await off.firmware.getJob({ jobId: compile!.id })).job!, finished, 'the compile ends');
     expect(failed.status).toBe(S.JOB_STATUS_FAILED);
     expect(failed.error).toContain(`(${b.address}) lost the build`);
     expect(failed.error).toContain('not retried elsewhere');

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectNatsBus, type Bus } from '@kiln/bus';
-import { callRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
+import { busClient, remotePb as pb } from '@kiln/contracts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KILN, kilnPerTest, runKiln } from './cli-harness.js';
 
@@ -85,7 +85,7 @@ describe('kiln receiver + kiln pair', () => {
       const exited = new Promise<number | null>((resolve) => pairing.on('exit', resolve));
       let pending: pb.Peer | undefined;
       for (let i = 0; i < 200 && !pending; i++) {
-        pending = (await callRpc(bus, receiverRpc.getIdentity, {})).peers.find((p) => p.state === pb.PairState.PAIR_STATE_PENDING);
+        pending = (await busClient(bus, pb.ReceiverControlServiceDefinition).getIdentity({})).peers.find((p) => p.state === pb.PairState.PAIR_STATE_PENDING);
         if (!pending) await new Promise((r) => setTimeout(r, 50));
       }
       expect(pending, out).toBeDefined();

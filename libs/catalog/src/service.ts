@@ -1,4 +1,4 @@
-import { serveCatalogOnBus, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { catalogPb, serveBus, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { disposeAll, KilnError } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { catalogRootFor, EMBEDDED_CATALOG_DIR } from './paths.js';
@@ -9,7 +9,7 @@ import { catalogSettingsSchema } from './settings.js';
 export const CATALOG_SERVICE = 'catalog';
 
 export interface CatalogService extends KilnService {
-  /** The loaded catalog once started (the same contract the bus client offers). */
+  /** The loaded catalog once started (what it serves on the bus: CatalogService). */
   readonly catalog: Catalog | undefined;
 }
 
@@ -32,7 +32,7 @@ export function createCatalogService(deps: ServiceDeps): CatalogService {
     async start() {
       const root = await catalogRootFor(settings.dir, deps.config.core.dataDir);
       ({ catalog, broken } = await openServable(root, { maxEntries: settings.cacheEntries, maxBytes: settings.cacheBytes }, deps.logger));
-      bindings = serveCatalogOnBus(deps.bus, catalog);
+      bindings = serveBus(deps.bus, catalogPb.CatalogServiceDefinition, catalog);
       deps.logger.info({ root: catalog.root, ...catalog.counts() }, 'catalog ready');
     },
     async stop() {

@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 async function bodyOf(catalog: Catalog, id: string) {
-  const [body] = JSON.parse(await catalog.getComponentBodies({ componentIds: [id] })).components;
+  const [body] = JSON.parse((await catalog.getComponentBodies({ componentIds: [id] })).json).components;
   expect(body?.id).toBe(id);
   return body;
 }

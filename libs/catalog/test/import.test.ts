@@ -38,7 +38,7 @@ describe('import of upstream data', () => {
     expect(progress).toContain('boards:2/2');
     expect(await readlink(join(tmp.path, 'catalog', CURRENT_LINK))).toMatch(/^tree-/);
     const catalog = await Catalog.open(await resolveCatalogRoot(join(tmp.path, 'catalog')), LIMITS);
-    const bodies = JSON.parse(await catalog.getComponentBodies({ componentIds: ['sensor.dht'] }));
+    const bodies = JSON.parse((await catalog.getComponentBodies({ componentIds: ['sensor.dht'] })).json);
     expect(bodies.components[0]).toMatchObject({ id: 'sensor.dht', config_entries: [{ key: 'name' }] });
   });
 
@@ -60,10 +60,10 @@ describe('import of upstream data', () => {
     const result = await importCatalog(join(tmp.path, 'mono'), [UPSTREAM_MONOLITHIC, UPSTREAM_LEGACY_BOARDS]);
     expect(result.counts).toEqual({ components: 936, automations: 1084, boards: 490 });
     const mono = await Catalog.open(await resolveCatalogRoot(join(tmp.path, 'mono')), LIMITS);
-    const { components, total } = JSON.parse(await mono.getComponents({ category: 'sensor', limit: 5 }));
+    const { components, total } = JSON.parse((await mono.getComponents({ category: 'sensor', limit: 5 })).json);
     expect(total).toBe(285);
     expect(components[0]).not.toHaveProperty('config_entries');
-    const body = JSON.parse(await mono.getComponentBodies({ componentIds: ['switch.gpio'] })).components[0];
+    const body = JSON.parse((await mono.getComponentBodies({ componentIds: ['switch.gpio'] })).json).components[0];
     const upstream = JSON.parse(await readFile(join(UPSTREAM_TREE, 'components', 'switch.gpio.json'), 'utf8'));
     expect(body.config_entries).toEqual(upstream.config_entries);
   }, 120_000);

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { catalogPb } from '@kiln/contracts';
 import { Catalog, DEFAULT_PAGE_SIZE, EMBEDDED_CATALOG_DIR, importCatalog, MAX_PAGE_SIZE, resolveCatalogRoot } from '../src/index.js';
 import { requireUpstream, tempDir, UPSTREAM_TREE, type TempDir } from './fixtures.js';
 
 const LIMITS = { maxEntries: 128, maxBytes: 8 * 1024 * 1024 };
 type Json = Record<string, unknown> & { id: string };
-const parse = (text: string) => JSON.parse(text) as Record<string, Json[] & number> & Record<string, unknown>;
+const parse = (result: catalogPb.JsonResult) => JSON.parse(result.json) as Record<string, Json[] & number> & Record<string, unknown>;
 const ids = (list: Json[]) => list.map((e) => e.id);
 
 describe('queries on the shipped catalog', () => {

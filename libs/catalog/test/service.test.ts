@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { connectNatsBus, createInProcessBus, type Bus } from '@kiln/bus';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
 import { loadConfig } from '@kiln/config';
-import { createCatalogBusClient } from '@kiln/contracts';
+import { busClient, catalogPb } from '@kiln/contracts';
 import { createRootLogger, memoryDestination } from '@kiln/logging';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCatalogService, EMBEDDED_CATALOG_DIR, importCatalog, importedCatalogDir, openUpstreamSource, writeCatalogTree } from '../src/index.js';
@@ -44,14 +44,14 @@ describe('catalog service', () => {
       // The responders must have reached the server before another connection asks.
       await serverBus.flush();
       try {
-        const client = createCatalogBusClient(clientBus);
+        const client = busClient(clientBus, catalogPb.CatalogServiceDefinition);
         const direct = svc.catalog!;
-        expect(await client.getComponents({ query: 'sensor', limit: 2 })).toBe(await direct.getComponents({ query: 'sensor', limit: 2 }));
-        expect(await client.getComponentBodies({ componentIds: ['wifi'] })).toBe(await direct.getComponentBodies({ componentIds: ['wifi'] }));
-        expect(await client.getCategories({ boardId: 'd1_mini' })).toBe(await direct.getCategories({ boardId: 'd1_mini' }));
-        expect(await client.getBoards({ platform: 'esp32' })).toBe(await direct.getBoards({ platform: 'esp32' }));
-        expect(JSON.parse(await client.getBoard({ boardId: 'd1_mini' }))).toMatchObject({ id: 'd1_mini', requires_wifi: true });
-        expect(JSON.parse(await client.getAutomations({ kind: 2 })).actions).toHaveLength(6);
+        expect((await client.getComponents({ query: 'sensor', limit: 2 })).json).toBe((await direct.getComponents({ query: 'sensor', limit: 2 })).json);
+        expect((await client.getComponentBodies({ componentIds: ['wifi'] })).json).toBe((await direct.getComponentBodies({ componentIds: ['wifi'] })).json);
+        expect((await client.getCategories({ boardId: 'd1_mini' })).json).toBe((await direct.getCategories({ boardId: 'd1_mini' })).json);
+        expect((await client.getBoards({ platform: 'esp32' })).json).toBe((await direct.getBoards({ platform: 'esp32' })).json);
+        expect(JSON.parse((await client.getBoard({ boardId: 'd1_mini' })).json)).toMatchObject({ id: 'd1_mini', requires_wifi: true });
+        expect(JSON.parse((await client.getAutomations({ kind: 2 })).json).actions).toHaveLength(6);
         await expect(client.getBoard({ boardId: 'nope' })).rejects.toMatchObject({ code: 'not_found', message: 'board_id: no board "nope" in the catalog' });
         await expect(client.getComponents({ limit: 5000 })).rejects.toMatchObject({ code: 'invalid_args' });
         expect(svc.health()).toMatchObject({ ok: true, detail: { root: EMBEDDED_CATALOG_DIR } });
@@ -105,8 +105,8 @@ describe('catalog service', () => {
       expect(logs.records.filter((r) => r.level === 40)).toEqual([
         expect.objectContaining({ root: tree, file: join(tree, rel), msg: expect.stringMatching(/is broken .*serving the catalog shipped with Kiln instead; re-run `kiln catalog import`/) }),
       ]);
-      const client = createCatalogBusClient(bus);
-      expect(JSON.parse(await client.getBoard({ boardId: 'd1_mini' }))).toMatchObject({ id: 'd1_mini' });
+      const client = busClient(bus, catalogPb.CatalogServiceDefinition);
+      expect(JSON.parse((await client.getBoard({ boardId: 'd1_mini' })).json)).toMatchObject({ id: 'd1_mini' });
     } finally {
       await svc.stop();
       await bus.close();
@@ -125,12 +125,12 @@ describe('catalog service', () => {
     await svc.start();
     try {
       expect(svc.catalog!.root).toBe(tree);
-      const client = createCatalogBusClient(bus);
+      const client = busClient(bus, catalogPb.CatalogServiceDefinition);
       await expect(client.getComponentBodies({ componentIds: ['sensor.dht'] })).rejects.toMatchObject({
         code: 'failed_precondition',
         message: expect.stringContaining('components/sensor.dht.json does not have the content the manifest lists'),
       });
-      expect(JSON.parse(await client.getComponentBodies({ componentIds: ['wifi'] })).components).toEqual([expect.objectContaining({ id: 'wifi' })]);
+      expect(JSON.parse((await client.getComponentBodies({ componentIds: ['wifi'] })).json).components).toEqual([expect.objectContaining({ id: 'wifi' })]);
       expect(svc.health()).toMatchObject({ ok: true, detail: { root: tree } });
     } finally {
       await svc.stop();

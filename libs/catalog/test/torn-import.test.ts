@@ -55,10 +55,10 @@ describe('an import killed with SIGKILL at any point', () => {
       const loaded = await loadCatalog(root);
       if (loaded.manifestSha256 !== previous) expect(loaded.components.entries).toHaveLength(936);
       const catalog = await Catalog.open(root, { maxEntries: 8, maxBytes: 1 << 20 });
-      const { total } = JSON.parse(await catalog.getComponents({}));
+      const { total } = JSON.parse((await catalog.getComponents({})).json);
       expect(total).toBe(loaded.components.entries.length);
       const firstId = loaded.components.entries[0]!.id;
-      expect(JSON.parse(await catalog.getComponentBodies({ componentIds: [firstId] })).components).toHaveLength(1);
+      expect(JSON.parse((await catalog.getComponentBodies({ componentIds: [firstId] })).json).components).toHaveLength(1);
     }
     // The kills on a body step always land mid-import; the delayed ones may land after the swap.
     expect(killedMidway).toBeGreaterThanOrEqual(4);

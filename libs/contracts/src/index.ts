@@ -1,15 +1,14 @@
 export * from './service.js';
 export * from './codec.js';
 export * from './subjects.js';
-export * from './rpc.js';
+export * from './bus-binding.js';
 export * from './logstore.js';
 export * from './firmware.js';
+export * from './firmware-worker.js';
+export * from './receiver.js';
 export * as systemPb from './gen/kiln/system/v1/system.js';
 export * as logStorePb from './gen/kiln/logstore/v1/logstore.js';
 export * as firmwarePb from './gen/kiln/firmware/v1/firmware.js';
-export * from './catalog.js';
 export * as catalogPb from './gen/kiln/catalog/v1/catalog.js';
-export * from './firmware-worker.js';
 export * as firmwareWorkerPb from './gen/kiln/firmware/v1/worker.js';
-export * from './receiver.js';
 export * as remotePb from './gen/kiln/remote/v1/remote.js';

@@ -1,9 +1,9 @@
 import { listening, type Bus } from '@kiln/bus';
 import { assertSafeId } from '@kiln/core';
 import { streamEvents, type EventStream, type StreamControls } from '@kiln/streams';
+import { busClient } from './bus-binding.js';
+import { decodeOrThrow } from './codec.js';
 import * as pb from './gen/kiln/logstore/v1/logstore.js';
-import { decodeOrThrow } from './rpc.js';
-import { callRpc, rpcMethod } from './rpc.js';
 import { logStoreSubjects } from './subjects.js';
 
 export type LogFollowEvent = NonNullable<pb.FollowResponse['event']>;
@@ -24,7 +24,8 @@ export interface FollowOptions {
 
 /**
  * The log store's contract. The service implements it in-process; the bus and gRPC clients
- * implement it remotely, so a caller never knows where the store runs.
+ * implement it remotely (both over LogStoreService in logstore.proto), so a caller never knows
+ * where the store runs.
  */
 export interface LogStoreApi {
   append(jobId: string, lines: readonly string[]): Promise<pb.AppendResponse>;
@@ -35,14 +36,6 @@ export interface LogStoreApi {
   delete(jobId: string): Promise<boolean>;
   list(): Promise<pb.LogInfo[]>;
 }
-
-export const logStoreRpc = {
-  append: rpcMethod(logStoreSubjects.append, pb.AppendRequest, pb.AppendResponse),
-  close: rpcMethod(logStoreSubjects.close, pb.CloseLogRequest, pb.CloseLogResponse),
-  read: rpcMethod(logStoreSubjects.read, pb.ReadRequest, pb.ReadResponse),
-  delete: rpcMethod(logStoreSubjects.delete, pb.DeleteRequest, pb.DeleteResponse),
-  list: rpcMethod(logStoreSubjects.list, pb.ListRequest, pb.ListResponse),
-} as const;
 
 /** History is fetched in pages so following a huge log never loads it whole. */
 export const FOLLOW_PAGE_LINES = 2000;
@@ -118,12 +111,11 @@ export function asEventStream<T>(generator: AsyncGenerator<T, void, undefined>, 
 
 /** The log store over the bus: what a service uses when it does not host the store itself. */
 export function createLogStoreBusClient(bus: Bus, timeoutMs?: number): LogStoreApi {
-  const call = <Req, Res>(method: Parameters<typeof callRpc<Req, Res>>[1], req: Req) => callRpc(bus, method, req, timeoutMs);
-  const read = (jobId: string, range: ReadRange = {}) =>
-    call(logStoreRpc.read, { jobId, offset: range.offset ?? 0, limit: range.limit ?? 0, tail: range.tail ?? 0 });
+  const store = busClient(bus, pb.LogStoreServiceDefinition, timeoutMs === undefined ? {} : { timeoutMs });
+  const read = (jobId: string, range: ReadRange = {}) => store.read({ jobId, offset: range.offset ?? 0, limit: range.limit ?? 0, tail: range.tail ?? 0 });
   return {
-    append: (jobId, lines) => call(logStoreRpc.append, { jobId, lines: [...lines] }),
-    close: (jobId) => call(logStoreRpc.close, { jobId }),
+    append: (jobId, lines) => store.append({ jobId, lines: [...lines] }),
+    close: (jobId) => store.closeLog({ jobId }),
     read,
     follow(jobId, options = {}) {
       assertSafeId('job_id', jobId);
@@ -144,7 +136,7 @@ export function createLogStoreBusClient(bus: Bus, timeoutMs?: number): LogStoreA
         (offset) => read(jobId, { offset, limit: FOLLOW_PAGE_LINES }),
       );
     },
-    delete: async (jobId) => (await call(logStoreRpc.delete, { jobId })).deleted,
-    list: async () => (await call(logStoreRpc.list, {})).logs,
+    delete: async (jobId) => (await store.delete({ jobId })).deleted,
+    list: async () => (await store.list({})).logs,
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
-import { encode, firmwarePb as pb, firmwareSubjects, REMOTE_JOB_TARGETS, type FirmwareApi, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
+import { encode, firmwarePb as pb, firmwareSubjects, REMOTE_JOB_TARGETS, type BusImplementation, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
 import { assertSafeId, invalidArgs, isNoSpaceError, KilnError, notFound, resolveConfigurationFile, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, typeName, type Job } from './jobs/job.js';
@@ -45,7 +45,7 @@ const LIFECYCLE: Partial<Record<pb.JobStatus, { event: FirmwareEventName; codec:
  * The firmware lanes. Every state change follows one order: mutate, persist (await), announce.
  * Scheduling is event driven: `pump()` runs after every change and starts what may start.
  */
-export class FirmwareCore implements FirmwareApi {
+export class FirmwareCore implements BusImplementation<pb.FirmwareServiceDefinition>, BusImplementation<pb.RemoteJobServiceDefinition> {
   private readonly jobs = new Map<string, Job>();
   private readonly runs = new Map<string, JobRun>();
   private readonly lanes: Record<pb.LaneName.LANE_NAME_COMPILE | pb.LaneName.LANE_NAME_UPLOAD, Lane>;
@@ -89,56 +89,56 @@ export class FirmwareCore implements FirmwareApi {
     return this.executors[LaneName.LANE_NAME_COMPILE];
   }
 
-  // ---- commands ------------------------------------------------------------------------------
+  // ---- commands: FirmwareService (firmware.proto), each takes its request message -----------
 
-  async compile(configuration: string): Promise<Job> {
-    return (await this.enqueue([this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_COMPILE)]))[0]!;
+  async compile({ configuration }: pb.CompileRequest): Promise<pb.JobResponse> {
+    return { job: (await this.enqueue([this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_COMPILE)]))[0]! };
   }
 
-  async upload(configuration: string, port: string): Promise<Job> {
+  async upload({ configuration, port }: pb.UploadRequest): Promise<pb.JobResponse> {
     const job = this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_UPLOAD, { port: uploadPortArg(port) });
-    return (await this.enqueue([job]))[0]!;
+    return { job: (await this.enqueue([job]))[0]! };
   }
 
   /** COMPILE + dependent UPLOAD, created, placed, persisted and announced together. */
-  async install(configuration: string, port: string): Promise<pb.InstallResponse> {
+  async install({ configuration, port }: pb.InstallRequest): Promise<pb.InstallResponse> {
     const [compile, upload] = await this.enqueue(this.installChain(await this.configurationArg(configuration), uploadPortArg(port)));
     return { compile, upload };
   }
 
-  async installBulk(items: ReadonlyArray<{ configuration: string; port: string }>): Promise<Job[]> {
+  async installBulk({ items }: pb.InstallBulkRequest): Promise<pb.JobsResponse> {
     if (!Array.isArray(items) || items.length === 0) throw new KilnError('invalid_args', 'items: needs at least one {configuration, port}', { field: 'items', value: items });
     const chains: Job[] = [];
     for (const [i, item] of items.entries()) {
       const configuration = await this.configurationArg(item.configuration, `items[${i}].configuration`);
       chains.push(...this.installChain(configuration, uploadPortArg(item.port, `items[${i}].port`)));
     }
-    return this.enqueue(chains);
+    return { jobs: await this.enqueue(chains) };
   }
 
-  async compileBulk(configurations: readonly string[]): Promise<Job[]> {
+  async compileBulk({ configurations }: pb.CompileBulkRequest): Promise<pb.JobsResponse> {
     if (!Array.isArray(configurations) || configurations.length === 0) {
       throw new KilnError('invalid_args', 'configurations: needs at least one configuration', { field: 'configurations', value: configurations });
     }
     const jobs: Job[] = [];
     for (const [i, c] of configurations.entries()) jobs.push(this.newJob(await this.configurationArg(c, `configurations[${i}]`), JobType.JOB_TYPE_COMPILE));
-    return this.enqueue(jobs);
+    return { jobs: await this.enqueue(jobs) };
   }
 
   /** A clean is a request for a fresh build: it supersedes the device's in-flight chain. */
-  async clean(configuration: string): Promise<Job> {
-    return (await this.enqueue([this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_CLEAN)]))[0]!;
+  async clean({ configuration }: pb.CleanRequest): Promise<pb.JobResponse> {
+    return { job: (await this.enqueue([this.newJob(await this.configurationArg(configuration), JobType.JOB_TYPE_CLEAN)]))[0]! };
   }
 
   /** Wipes the whole build tree, so every active job on every lane is cancelled first. */
-  async resetBuildEnv(): Promise<Job> {
+  async resetBuildEnv(_request: pb.ResetBuildEnvRequest = {}): Promise<pb.JobResponse> {
     const job = this.newJob('', JobType.JOB_TYPE_RESET_BUILD_ENV);
     const cancelled = this.cancelWhere(() => true, 'cancelled by reset_build_env');
-    return (await this.enqueue([job], cancelled))[0]!;
+    return { job: (await this.enqueue([job], cancelled))[0]! };
   }
 
   /** esphome rename: `<new>.yaml` is written, built and flashed over the air; the old YAML goes on success. */
-  async rename(configuration: string, newName: string): Promise<Job> {
+  async rename({ configuration, newName }: pb.RenameRequest): Promise<pb.JobResponse> {
     const from = await this.configurationArg(configuration);
     if (typeof newName !== 'string' || !DEVICE_NAME.test(newName)) {
       throw new KilnError('invalid_args', `new_name: must be 1-31 lowercase letters, digits or hyphens (got ${JSON.stringify(newName)})`, { field: 'new_name', value: newName });
@@ -148,28 +148,28 @@ export class FirmwareCore implements FirmwareApi {
     if (await entryExists(resolveBuildPaths(this.deps.configDir, target).yaml)) {
       throw new KilnError('already_exists', `configuration ${target} already exists`, { new_name: newName });
     }
-    return (await this.enqueue([this.newJob(from, JobType.JOB_TYPE_RENAME, { newName })]))[0]!;
+    return { job: (await this.enqueue([this.newJob(from, JobType.JOB_TYPE_RENAME, { newName })]))[0]! };
   }
 
-  async cancel(jobId: string): Promise<Job> {
+  async cancel({ jobId }: pb.CancelRequest): Promise<pb.JobResponse> {
     const job = this.jobArg(jobId);
     if (isTerminal(job)) {
       throw new KilnError('failed_precondition', `job ${jobId} is already ${statusName(job.status)}`, { job_id: jobId, status: statusName(job.status) });
     }
     const changed = this.cancelWhere((j) => j.id === jobId);
     await this.commit(changed);
-    return job;
+    return { job };
   }
 
-  // ---- remote_build/submit_job, cancel_job, download_artifacts: builds sent to one receiver ----
+  // ---- RemoteJobService (remote_build/submit_job, cancel_job, download_artifacts): builds sent to one receiver ----
 
   /**
    * A compile pinned to the receiver behind `pin` (target `install`: plus the usual dependent local
    * upload to `port`). An ordinary job otherwise: same lanes, events, history and cancel. Refused at
    * once when that receiver cannot take it (not paired, not connected, version refused).
    */
-  async submitRemote(pinArg: string, configuration: string, target: string, port: string): Promise<pb.InstallResponse> {
-    const pin = await pinArgOf(pinArg);
+  async submitJob({ pinSha256, configuration, target, port }: pb.SubmitRemoteJobRequest): Promise<pb.InstallResponse> {
+    const pin = await pinArgOf(pinSha256);
     const name = await this.configurationArg(configuration);
     const wanted = target || 'compile';
     if (!(REMOTE_JOB_TARGETS as readonly string[]).includes(wanted)) throw invalidArgs('target', target, `must be one of ${REMOTE_JOB_TARGETS.join(', ')}`);
@@ -182,14 +182,14 @@ export class FirmwareCore implements FirmwareApi {
   }
 
   /** Cancel a job submitted to `pin` (the normal cancel: a running compile is stopped on the receiver). */
-  async cancelRemote(pinArg: string, jobId: string): Promise<Job> {
-    this.remoteJobArg(await pinArgOf(pinArg), jobId);
-    return this.cancel(jobId);
+  async cancelJob({ pinSha256, jobId }: pb.RemoteJobRequest): Promise<pb.JobResponse> {
+    this.remoteJobArg(await pinArgOf(pinSha256), jobId);
+    return this.cancel({ jobId });
   }
 
   /** The flash images of a completed job submitted to `pin`, as it left them here. */
-  async remoteArtifacts(pinArg: string, jobId: string): Promise<pb.RemoteArtifactsResponse> {
-    const job = this.remoteJobArg(await pinArgOf(pinArg), jobId);
+  async downloadArtifacts({ pinSha256, jobId }: pb.RemoteJobRequest): Promise<pb.RemoteArtifactsResponse> {
+    const job = this.remoteJobArg(await pinArgOf(pinSha256), jobId);
     if (job.status !== JobStatus.JOB_STATUS_COMPLETED) {
       throw new KilnError('failed_precondition', `job ${jobId} is ${statusName(job.status)}, not completed: it has no artifacts`, { job_id: jobId, status: statusName(job.status) });
     }
@@ -200,7 +200,8 @@ export class FirmwareCore implements FirmwareApi {
     return { jobId, configuration: job.configuration, images: await remoteJobArtifacts(this.deps.configDir, job.configuration) };
   }
 
-  async clear(status?: pb.JobStatus): Promise<string[]> {
+  /** Remove finished jobs (only those with `status`, when given) and their logs. */
+  async clear({ status }: Partial<pb.ClearRequest> = {}): Promise<pb.ClearResponse> {
     const wanted = status || undefined;
     const removed = [...this.jobs.values()].filter((j) => isTerminal(j) && !this.isNeeded(j) && (wanted === undefined || j.status === wanted)).map((j) => j.id);
     for (const id of removed) this.jobs.delete(id);
@@ -208,19 +209,19 @@ export class FirmwareCore implements FirmwareApi {
     await this.deleteLogs(removed);
     this.publish('cleared', encode(pb.JobsCleared, { jobIds: removed }));
     await this.store.save();
-    return removed;
+    return { removedJobIds: removed };
   }
 
-  async getJobs(): Promise<Job[]> {
-    return [...this.jobs.values()];
+  async getJobs(_request: pb.GetJobsRequest = {}): Promise<pb.JobsResponse> {
+    return { jobs: [...this.jobs.values()] };
   }
 
-  async getJob(jobId: string): Promise<Job> {
-    return this.jobArg(jobId);
+  async getJob({ jobId }: pb.GetJobRequest): Promise<pb.JobResponse> {
+    return { job: this.jobArg(jobId) };
   }
 
   /** A running job's view comes from memory; a finished job's from the log store (nothing kept in memory). */
-  async getJobOutput(jobId: string): Promise<pb.GetJobOutputResponse> {
+  async getJobOutput({ jobId }: pb.GetJobOutputRequest): Promise<pb.GetJobOutputResponse> {
     const job = this.jobArg(jobId);
     const run = this.runs.get(job.id);
     if (run) return { jobId, lines: run.output.lines(), totalLines: run.output.totalAppended };
@@ -234,15 +235,15 @@ export class FirmwareCore implements FirmwareApi {
     }
   }
 
-  async getBinaries(configuration: string): Promise<pb.Artifact[]> {
-    return listArtifacts(this.deps.configDir, await this.configurationArg(configuration));
+  async getBinaries({ configuration }: pb.GetBinariesRequest): Promise<pb.GetBinariesResponse> {
+    return { configuration, artifacts: await listArtifacts(this.deps.configDir, await this.configurationArg(configuration)) };
   }
 
-  async readArtifact(configuration: string, file: string, offset: number, length: number): Promise<pb.ReadArtifactResponse> {
+  async readArtifact({ configuration, file, offset, length }: pb.ReadArtifactRequest): Promise<pb.ReadArtifactResponse> {
     return readArtifact(this.deps.configDir, await this.configurationArg(configuration), file, offset, length);
   }
 
-  async queueStatus(): Promise<pb.QueueStatus> {
+  async queueStatus(_request: pb.QueueStatusRequest = {}): Promise<pb.QueueStatus> {
     return {
       compile: this.lanes[LaneName.LANE_NAME_COMPILE].status(),
       upload: this.lanes[LaneName.LANE_NAME_UPLOAD].status(),

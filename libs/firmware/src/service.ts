@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { createLogStoreBusClient, encode, firmwareRpc, offloaderRpc, offloaderSubjects, remoteJobRpc, remotePb, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { createLogStoreBusClient, encode, firmwarePb, offloaderSubjects, remotePb, serveBus, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { disposeAll, systemClock } from '@kiln/core';
 import { FirmwareCore } from './firmware-core.js';
 import { firmwareSettingsSchema } from './settings.js';
@@ -60,33 +60,10 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
       await offloader.start();
       await core.restore();
       bindings = [
-        serveRpc(deps.bus, firmwareRpc.compile, async (r) => ({ job: await core.compile(r.configuration) })),
-        serveRpc(deps.bus, firmwareRpc.upload, async (r) => ({ job: await core.upload(r.configuration, r.port) })),
-        serveRpc(deps.bus, firmwareRpc.install, (r) => core.install(r.configuration, r.port)),
-        serveRpc(deps.bus, firmwareRpc.installBulk, async (r) => ({ jobs: await core.installBulk(r.items) })),
-        serveRpc(deps.bus, firmwareRpc.compileBulk, async (r) => ({ jobs: await core.compileBulk(r.configurations) })),
-        serveRpc(deps.bus, firmwareRpc.clean, async (r) => ({ job: await core.clean(r.configuration) })),
-        serveRpc(deps.bus, firmwareRpc.resetBuildEnv, async () => ({ job: await core.resetBuildEnv() })),
-        serveRpc(deps.bus, firmwareRpc.rename, async (r) => ({ job: await core.rename(r.configuration, r.newName) })),
-        serveRpc(deps.bus, firmwareRpc.cancel, async (r) => ({ job: await core.cancel(r.jobId) })),
-        serveRpc(deps.bus, firmwareRpc.clear, async (r) => ({ removedJobIds: await core.clear(r.status) })),
-        serveRpc(deps.bus, firmwareRpc.getJobs, async () => ({ jobs: await core.getJobs() })),
-        serveRpc(deps.bus, firmwareRpc.getJob, async (r) => ({ job: await core.getJob(r.jobId) })),
-        serveRpc(deps.bus, firmwareRpc.getJobOutput, (r) => core.getJobOutput(r.jobId)),
-        serveRpc(deps.bus, firmwareRpc.queueStatus, () => core.queueStatus()),
-        serveRpc(deps.bus, firmwareRpc.getBinaries, async (r) => ({ configuration: r.configuration, artifacts: await core.getBinaries(r.configuration) })),
-        serveRpc(deps.bus, firmwareRpc.readArtifact, (r) => core.readArtifact(r.configuration, r.file, r.offset, r.length)),
-        serveRpc(deps.bus, offloaderRpc.getSettings, (r) => offloader.view(!r.withoutCreatingIdentity)),
-        serveRpc(deps.bus, offloaderRpc.setSettings, (r) => offloader.setSettings(r)),
-        serveRpc(deps.bus, offloaderRpc.previewPair, (r) => offloader.previewPair(r)),
-        serveRpc(deps.bus, offloaderRpc.requestPair, (r) => offloader.requestPair(r)),
-        serveRpc(deps.bus, offloaderRpc.unpair, async (r) => ({ removed: await offloader.unpair(r.pinSha256) })),
-        serveRpc(deps.bus, offloaderRpc.setPairingEnabled, async (r) => ({ pairing: await offloader.setPairingEnabled(r.pinSha256, r.enabled) })),
-        serveRpc(deps.bus, offloaderRpc.editPairingEndpoint, async (r) => ({ pairing: await offloader.editPairingEndpoint(r) })),
+        ...serveBus(deps.bus, firmwarePb.FirmwareServiceDefinition, core),
+        ...serveBus(deps.bus, remotePb.OffloaderServiceDefinition, offloader),
         // Builds sent to one receiver: ordinary compile-lane jobs pinned to it.
-        serveRpc(deps.bus, remoteJobRpc.submitJob, (r) => core.submitRemote(r.pinSha256, r.configuration, r.target, r.port)),
-        serveRpc(deps.bus, remoteJobRpc.cancelJob, async (r) => ({ job: await core.cancelRemote(r.pinSha256, r.jobId) })),
-        serveRpc(deps.bus, remoteJobRpc.downloadArtifacts, (r) => core.remoteArtifacts(r.pinSha256, r.jobId)),
+        ...serveBus(deps.bus, firmwarePb.RemoteJobServiceDefinition, core),
       ];
       deps.logger.info({ toolchain: settings.toolchain, configDir: deps.config.core.configDir, compileExecutor: settings.compileExecutor }, 'firmware lanes ready');
     },

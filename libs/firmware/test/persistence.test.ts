@@ -13,10 +13,10 @@ const start = harnessPerTest();
 describe('restart restores the lanes', () => {
   it('a running compile re-runs with a notice in its log and its held upload stays held until it completes', async () => {
     const h = await start({ knobs: { devices: { 'dev-a': { compileMs: 1_500 } } } });
-    const { compile, upload } = await h.core.install('dev-a.yaml', 'OTA');
+    const { compile, upload } = await h.core.install({ configuration: 'dev-a.yaml', port: 'OTA' });
     await h.waitFor(compile!.id, S.JOB_STATUS_RUNNING);
     await h.restart();
-    const restored = await h.core.getJob(upload!.id);
+    const restored = (await h.core.getJob({ jobId: upload!.id })).job!;
     expect(restored).toMatchObject({ status: S.JOB_STATUS_QUEUED, held: true });
     await h.waitFor(upload!.id, S.JOB_STATUS_COMPLETED);
     const log = await h.logs.read(compile!.id);
@@ -29,7 +29,7 @@ describe('restart restores the lanes', () => {
     const running = join(h.dataDir, 'firmware', 'running');
     const seenAtStarted: string[][] = [];
     h.bus.subscribe(firmwareSubjects.event('started'), () => void seenAtStarted.push(existsSync(running) ? readdirSync(running) : []));
-    const { compile, upload } = await h.core.install('dev-a.yaml', 'OTA');
+    const { compile, upload } = await h.core.install({ configuration: 'dev-a.yaml', port: 'OTA' });
     await h.waitFor(upload!.id, S.JOB_STATUS_COMPLETED);
     expect(seenAtStarted).toEqual([[`${compile!.id}.json`], [`${upload!.id}.json`]]);
     expect(readdirSync(running)).toEqual([]);
@@ -37,18 +37,18 @@ describe('restart restores the lanes', () => {
 
   it('a dependent whose prerequisite is missing is cancelled on restore, and that is logged', async () => {
     const h = await start();
-    const done = await h.core.compile('dev-b.yaml');
+    const done = (await h.core.compile({ configuration: 'dev-b.yaml' })).job!;
     await h.waitFor(done.id, S.JOB_STATUS_COMPLETED);
     await h.core.stop();
     await editSavedJobs(h, (jobs) => jobs.push({ ...jobs[0], id: 'orphan-upload', type: 2, lane: 2, status: 1, held: true, dependsOn: 'vanished-compile', configuration: 'dev-a.yaml', port: 'OTA', finishedAtMs: 0 }));
     const core = await h.restart();
-    expect(await core.getJob('orphan-upload')).toMatchObject({ status: S.JOB_STATUS_CANCELLED, error: 'prerequisite job did not complete successfully' });
+    expect((await core.getJob({ jobId: 'orphan-upload' })).job!).toMatchObject({ status: S.JOB_STATUS_CANCELLED, error: 'prerequisite job did not complete successfully' });
     expect(h.toolchain.started.filter((s) => s.action === 'upload')).toEqual([]);
   });
 
   it('a persisted legacy install job still loads and runs as esphome run', async () => {
     const h = await start();
-    const done = await h.core.compile('dev-b.yaml');
+    const done = (await h.core.compile({ configuration: 'dev-b.yaml' })).job!;
     await h.waitFor(done.id, S.JOB_STATUS_COMPLETED);
     await h.core.stop();
     await editSavedJobs(h, (jobs) => jobs.push({ ...jobs[0], id: 'legacy-install', type: 6, lane: 1, status: 1, configuration: 'dev-a.yaml', port: 'OTA', startedAtMs: 0, finishedAtMs: 0, progress: 0 }));
@@ -65,7 +65,7 @@ describe('restart restores the lanes', () => {
     const path = join(h.dataDir, 'firmware/jobs.json');
     await writeFile(path, '{ torn');
     const core = await h.restart();
-    expect(await core.getJobs()).toEqual([]);
+    expect((await core.getJobs()).jobs).toEqual([]);
     const { readdir } = await import('node:fs/promises');
     const aside = (await readdir(join(h.dataDir, 'firmware'))).filter((n) => n.startsWith('jobs.json.unreadable-'));
     expect(aside).toHaveLength(1);
@@ -91,7 +91,7 @@ describe('restart restores the lanes', () => {
 
     const h = await start({ root });
     await h.waitFor(ids.upload, S.JOB_STATUS_COMPLETED);
-    expect((await h.core.getJob(ids.compile)).status).toBe(S.JOB_STATUS_COMPLETED);
+    expect((await h.core.getJob({ jobId: ids.compile })).job!.status).toBe(S.JOB_STATUS_COMPLETED);
     const log = await h.logs.read(ids.compile);
     // The killed host's simulator may still be running (then it is stopped first, and the notice says so) or have died of its broken pipe.
     const notice = log.lines.findIndex((l) => /^\.\.\. \[kiln restarted while this job was running; (its leftover process was stopped; )?running it again\]$/.test(l));
@@ -103,11 +103,11 @@ describe('restart restores the lanes', () => {
 describe('history and output', () => {
   it('keeps the latest finished job per configuration and type, and deletes the logs of pruned ones', async () => {
     const h = await start();
-    const first = await h.core.compile('dev-a.yaml');
+    const first = (await h.core.compile({ configuration: 'dev-a.yaml' })).job!;
     await h.waitFor(first.id, S.JOB_STATUS_COMPLETED);
-    const second = await h.core.compile('dev-a.yaml');
+    const second = (await h.core.compile({ configuration: 'dev-a.yaml' })).job!;
     await h.waitFor(second.id, S.JOB_STATUS_COMPLETED);
-    const ids = (await h.core.getJobs()).map((j) => j.id);
+    const ids = (await h.core.getJobs()).jobs.map((j) => j.id);
     expect(ids).toEqual([second.id]);
     for (let i = 0; i < 50 && (await h.logs.list()).some((l) => l.jobId === first.id); i++) await new Promise((r) => setTimeout(r, 10));
     expect((await h.logs.list()).map((l) => l.jobId)).toEqual([second.id]);
@@ -115,9 +115,9 @@ describe('history and output', () => {
 
   it('a flood keeps the last 2000 lines plus the notice; a finished job is read back from the log store', async () => {
     const h = await start({ knobs: { devices: { 'dev-a': { floodLines: 10_000, floodLineBytes: 40 } } } });
-    const job = await h.core.compile('dev-a.yaml');
+    const job = (await h.core.compile({ configuration: 'dev-a.yaml' })).job!;
     await h.waitFor(job.id, S.JOB_STATUS_COMPLETED);
-    const output = await h.core.getJobOutput(job.id);
+    const output = await h.core.getJobOutput({ jobId: job.id });
     const total = Number(output.totalLines);
     expect(total).toBeGreaterThan(10_000);
     expect(output.lines).toHaveLength(2001);
@@ -131,7 +131,7 @@ describe('history and output', () => {
     const seen: number[] = [];
     const { firmwarePb } = await import('@kiln/contracts');
     h.bus.subscribe('kiln.firmware.job.progressed', (msg) => seen.push(firmwarePb.JobProgressed.decode(msg.data).progress));
-    const job = await h.core.compile('dev-a.yaml');
+    const job = (await h.core.compile({ configuration: 'dev-a.yaml' })).job!;
     const done = await h.waitFor(job.id, S.JOB_STATUS_COMPLETED);
     expect(done.progress).toBe(100);
     expect(seen.length).toBeGreaterThan(3);
@@ -140,22 +140,22 @@ describe('history and output', () => {
 
   it('clear with a status removes only finished jobs with that status', async () => {
     const h = await start({ knobs: { devices: { 'dev-b': { failCompile: true } } } });
-    const ok = await h.core.compile('dev-a.yaml');
-    const bad = await h.core.compile('dev-b.yaml');
+    const ok = (await h.core.compile({ configuration: 'dev-a.yaml' })).job!;
+    const bad = (await h.core.compile({ configuration: 'dev-b.yaml' })).job!;
     await h.waitFor(ok.id, S.JOB_STATUS_COMPLETED);
     await h.waitFor(bad.id, S.JOB_STATUS_FAILED);
-    expect(await h.core.clear(S.JOB_STATUS_FAILED)).toEqual([bad.id]);
-    expect((await h.core.getJobs()).map((j) => j.id)).toEqual([ok.id]);
+    expect((await h.core.clear({ status: S.JOB_STATUS_FAILED })).removedJobIds).toEqual([bad.id]);
+    expect((await h.core.getJobs()).jobs.map((j) => j.id)).toEqual([ok.id]);
   });
 
   it('clear removes finished jobs and their logs but never an active one', async () => {
     const h = await start({ knobs: { devices: { 'dev-b': { compileMs: 20_000 } } } });
-    const done = await h.core.compile('dev-a.yaml');
+    const done = (await h.core.compile({ configuration: 'dev-a.yaml' })).job!;
     await h.waitFor(done.id, S.JOB_STATUS_COMPLETED);
-    const running = await h.core.compile('dev-b.yaml');
+    const running = (await h.core.compile({ configuration: 'dev-b.yaml' })).job!;
     await h.waitFor(running.id, S.JOB_STATUS_RUNNING);
-    expect(await h.core.clear()).toEqual([done.id]);
-    expect((await h.core.getJobs()).map((j) => j.id)).toEqual([running.id]);
+    expect((await h.core.clear()).removedJobIds).toEqual([done.id]);
+    expect((await h.core.getJobs()).jobs.map((j) => j.id)).toEqual([running.id]);
     await expect(h.logs.read(done.id)).rejects.toMatchObject({ code: 'not_found' });
   });
 });

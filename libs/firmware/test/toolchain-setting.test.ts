@@ -52,7 +52,7 @@ describe('the firmware.toolchain setting', () => {
     const finished = new Promise<pb.Job>((resolve) => {
       for (const event of ['completed', 'failed'] as const) bus.subscribe(firmwareSubjects.event(event), (msg) => resolve(pb.JobCompleted.decode(msg.data).job!));
     });
-    const job = await firmware.core.compile('hall.yaml');
+    const job = (await firmware.core.compile({ configuration: 'hall.yaml' })).job!;
     expect(await finished).toMatchObject({ id: job.id, status: pb.JobStatus.JOB_STATUS_COMPLETED, error: '' });
   });
 

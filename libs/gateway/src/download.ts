@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ARTIFACT_CHUNK_BYTES, type FirmwareApi, type firmwarePb } from '@kiln/contracts';
+import { ARTIFACT_CHUNK_BYTES, type BusClient, type firmwarePb } from '@kiln/contracts';
 import { toKilnError } from '@kiln/core';
 
 /** A download token lives this long: long enough for a browser to follow the link, short enough to be useless if it leaks. */
@@ -43,10 +43,10 @@ export class DownloadTokens {
 }
 
 /** An artifact's bytes in bus-sized chunks through firmware/read_artifact, in order (each carries `totalSize`). */
-export async function* artifactChunks(firmware: FirmwareApi, configuration: string, file: string): AsyncGenerator<firmwarePb.ReadArtifactResponse> {
+export async function* artifactChunks(firmware: BusClient<firmwarePb.FirmwareServiceDefinition>, configuration: string, file: string): AsyncGenerator<firmwarePb.ReadArtifactResponse> {
   let offset = 0;
   for (;;) {
-    const chunk = await firmware.readArtifact(configuration, file, offset, ARTIFACT_CHUNK_BYTES);
+    const chunk = await firmware.readArtifact({ configuration, file, offset, length: ARTIFACT_CHUNK_BYTES });
     yield chunk;
     offset += chunk.data.length;
     if (chunk.eof || chunk.data.length === 0) return;
@@ -54,7 +54,7 @@ export async function* artifactChunks(firmware: FirmwareApi, configuration: stri
 }
 
 /** `GET /api/firmware/download?token=…`: streams the artifact in bus-sized chunks. */
-export async function serveDownload(req: IncomingMessage, res: ServerResponse, tokens: DownloadTokens, firmware: FirmwareApi): Promise<void> {
+export async function serveDownload(req: IncomingMessage, res: ServerResponse, tokens: DownloadTokens, firmware: BusClient<firmwarePb.FirmwareServiceDefinition>): Promise<void> {
   const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
   const grant = token ? tokens.consume(token) : undefined;
   if (!grant) {

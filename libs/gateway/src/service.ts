@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { createCatalogBusClient, createFirmwareBusClient, KILN_VERSION, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { busClient, catalogPb, firmwarePb, KILN_VERSION, remotePb, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { Authenticator } from './auth.js';
 import { gatewayCommands } from './commands/index.js';
 import { DeviceRegistry } from './devices/index.js';
@@ -28,8 +28,11 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
   const settings = deps.config.section(GATEWAY_SERVICE, gatewaySettingsSchema);
   const webRoot = settings.webRoot !== undefined ? deps.config.resolvePath(settings.webRoot) : options.defaultWebRoot;
   const web = webRoot ? staticFiles(webRoot) : undefined;
-  const firmware = createFirmwareBusClient(deps.bus);
-  const catalog = createCatalogBusClient(deps.bus);
+  const firmware = busClient(deps.bus, firmwarePb.FirmwareServiceDefinition);
+  const catalog = busClient(deps.bus, catalogPb.CatalogServiceDefinition);
+  const remoteJobs = busClient(deps.bus, firmwarePb.RemoteJobServiceDefinition);
+  const offloader = busClient(deps.bus, remotePb.OffloaderServiceDefinition);
+  const receiver = busClient(deps.bus, remotePb.ReceiverControlServiceDefinition);
   const devices = new DeviceRegistry({ configDir: deps.config.core.configDir });
   const downloads = new DownloadTokens();
   const auth = new Authenticator(settings.username, settings.password);
@@ -58,6 +61,9 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
         context: (port) => ({
           firmware,
           catalog,
+          remoteJobs,
+          offloader,
+          receiver,
           devices,
           downloads,
           auth,

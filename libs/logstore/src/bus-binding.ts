@@ -1,20 +1,20 @@
 import type { Bus } from '@kiln/bus';
-import { encode, logStorePb as pb, logStoreRpc, logStoreSubjects, serveRpc } from '@kiln/contracts';
+import { encode, logStorePb as pb, logStoreSubjects, serveBus } from '@kiln/contracts';
 import type { CommittedBatch } from './job-log.js';
 import type { LogStore, LogStoreEvents } from './log-store.js';
 
 /** NATS caps a message at 1 MiB by default; replies and events stay well under it. */
 export const MAX_BUS_PAYLOAD_BYTES = 512 * 1024;
 
-/** Put the store's methods on the bus (request/reply with proto messages). */
+/** Put the store's methods on the bus: the unary methods of LogStoreService (logstore.proto). */
 export function serveLogStoreOnBus(bus: Bus, store: LogStore): Disposable[] {
-  return [
-    serveRpc(bus, logStoreRpc.append, (req) => store.append(req.jobId, req.lines)),
-    serveRpc(bus, logStoreRpc.close, (req) => store.close(req.jobId)),
-    serveRpc(bus, logStoreRpc.read, (req) => store.read(req.jobId, req, MAX_BUS_PAYLOAD_BYTES)),
-    serveRpc(bus, logStoreRpc.delete, async (req) => ({ deleted: await store.delete(req.jobId) })),
-    serveRpc(bus, logStoreRpc.list, async () => ({ logs: await store.list() })),
-  ];
+  return serveBus(bus, pb.LogStoreServiceDefinition, {
+    append: (req) => store.append(req.jobId, req.lines),
+    closeLog: (req) => store.close(req.jobId),
+    read: (req) => store.read(req.jobId, req, MAX_BUS_PAYLOAD_BYTES),
+    delete: async (req) => ({ deleted: await store.delete(req.jobId) }),
+    list: async () => ({ logs: await store.list() }),
+  });
 }
 
 /** Announce committed lines, closes and deletes as bus events, split to stay under the payload cap. */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { encode, KILN_VERSION, receiverRpc, receiverSubjects, remotePb as pb, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { encode, KILN_VERSION, receiverSubjects, remotePb as pb, serveBus, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { disposeAll, KilnError, systemClock, type Clock } from '@kiln/core';
 import type { Toolchain } from '@kiln/toolchain';
 import type { GrpcEndpoint } from './grpc-server.js';
@@ -69,9 +69,9 @@ export function createReceiverService(deps: ServiceDeps, overrides: ReceiverOver
           deps.logger.warn({ err, change: change.kind }, 'could not publish a receiver change');
         }
       });
-      bindings = [
-        serveRpc(deps.bus, receiverRpc.getIdentity, () => receiver.identityReply(address())),
-        serveRpc(deps.bus, receiverRpc.setPairingWindow, (r) => {
+      bindings = serveBus(deps.bus, pb.ReceiverControlServiceDefinition, {
+        getIdentity: () => receiver.identityReply(address()),
+        setPairingWindow: (r) => {
           if (r.timeoutS > MAX_PAIRING_WINDOW_S) {
             throw new KilnError('invalid_args', `timeout_s: at most ${MAX_PAIRING_WINDOW_S} (a day), got ${r.timeoutS}`, { field: 'timeout_s', value: r.timeoutS });
           }
@@ -79,14 +79,14 @@ export function createReceiverService(deps: ServiceDeps, overrides: ReceiverOver
           else receiver.window.close();
           deps.logger.info({ open: r.open, closesAtMs: receiver.window.closesAt }, 'pairing window changed');
           return receiver.identityReply(address());
-        }),
-        serveRpc(deps.bus, receiverRpc.approvePeer, async (r) => ({ peer: await receiver.approve(r.peer) })),
-        serveRpc(deps.bus, receiverRpc.removePeer, async (r) => ({ removed: await receiver.remove(r.peer) })),
-        serveRpc(deps.bus, receiverRpc.rotateIdentity, async () => {
+        },
+        approvePeer: async (r) => ({ peer: await receiver.approve(r.peer) }),
+        removePeer: async (r) => ({ removed: await receiver.remove(r.peer) }),
+        rotateIdentity: async () => {
           await receiver.rotate();
           return receiver.identityReply(address());
-        }),
-      ];
+        },
+      });
       sweeper = setInterval(sweep, settings.sweepIntervalS * 1000);
       sweeper.unref();
       deps.logger.info({ grpc: grpc.address, fingerprint: receiver.identity.fingerprint, dashboardId: receiver.identity.dashboardId }, 'receiver ready');

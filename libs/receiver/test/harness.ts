@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInProcessBus, type Bus } from '@kiln/bus';
 import { loadConfig } from '@kiln/config';
-import { callRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
+import { busClient, remotePb as pb } from '@kiln/contracts';
 import { createReceiverClient, previewReceiver, type ReceiverClient } from '@kiln/contracts/grpc';
 import type { Clock } from '@kiln/core';
 import { SIM_BIN } from '@kiln/esphome-sim';
@@ -12,6 +12,9 @@ import { loadOrCreateIdentity, packBundle, type PeerIdentity } from '@kiln/remot
 import { Toolchain } from '@kiln/toolchain';
 import { afterEach } from 'vitest';
 import { createReceiverService, type ReceiverService } from '../src/index.js';
+
+/** Receiver control over the bus, as the gateway and the CLI reach it. */
+const control = (bus: Bus) => busClient(bus, pb.ReceiverControlServiceDefinition);
 
 export type Knobs = Record<string, unknown>;
 
@@ -98,12 +101,12 @@ export async function startReceiver(
     offloader: (name) => loadOrCreateIdentity(join(root, 'offloaders', name), name),
     async paired(identity) {
       const preview = await previewReceiver(harness.address, identity);
-      await callRpc(bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+      await control(bus).setPairingWindow({ open: true, timeoutS: 60 });
       const c = client(identity, preview.pin);
       const requested = await c.requestPair();
       if (requested.state !== pb.PairState.PAIR_STATE_PENDING) throw new Error(`expected pending, got ${requested.state}`);
-      await callRpc(bus, receiverRpc.approvePeer, { peer: identity.dashboardId });
-      await callRpc(bus, receiverRpc.setPairingWindow, { open: false, timeoutS: 0 });
+      await control(bus).approvePeer({ peer: identity.dashboardId });
+      await control(bus).setPairingWindow({ open: false, timeoutS: 0 });
       return c;
     },
   };

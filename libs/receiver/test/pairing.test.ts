@@ -1,12 +1,16 @@
 import { chmod, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeGenericClientConstructor, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { Bus } from '@kiln/bus';
 import { describe, expect, it } from 'vitest';
-import { callRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
+import { busClient, remotePb as pb } from '@kiln/contracts';
 import { deadline, fromGrpcError, PairingServiceService, previewReceiver } from '@kiln/contracts/grpc';
 import { memoryDestination } from '@kiln/logging';
 import { pinnedChannelCredentials, type PeerIdentity } from '@kiln/remote-identity';
 import { bundleFor, deviceYaml, startReceiver, writeKeyFile, type ReceiverHarness } from './harness.js';
+
+/** Receiver control over the bus, as the gateway and the CLI reach it. */
+const control = (bus: Bus) => busClient(bus, pb.ReceiverControlServiceDefinition);
 
 const { PAIR_STATE_APPROVED: APPROVED, PAIR_STATE_PENDING: PENDING, PAIR_STATE_UNPAIRED: UNPAIRED, PAIR_STATE_PROVE_KEY: PROVE_KEY } = pb.PairState;
 
@@ -35,17 +39,17 @@ describe('pairing', () => {
 
     const client = h.client(offloader, preview.pin);
     await expect(client.requestPair()).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/pairing window is closed/) });
-    expect((await callRpc(h.bus, receiverRpc.getIdentity, {})).peers).toEqual([]);
+    expect((await control(h.bus).getIdentity({})).peers).toEqual([]);
 
-    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    await control(h.bus).setPairingWindow({ open: true, timeoutS: 60 });
     expect((await client.requestPair()).state).toBe(PENDING);
     expect((await client.pairStatus()).state).toBe(PENDING);
     await expect(client.hasBundle('0'.repeat(64))).rejects.toMatchObject({ code: 'permission_denied', message: expect.stringMatching(/not approved/) });
     await expect(client.submitBundle(await bundleFor('a.yaml', deviceYaml('a')))).rejects.toMatchObject({ code: 'permission_denied' });
 
-    const identity = await callRpc(h.bus, receiverRpc.getIdentity, {});
+    const identity = await control(h.bus).getIdentity({});
     expect(identity.peers).toEqual([expect.objectContaining({ dashboardId: offloader.dashboardId, fingerprint: offloader.fingerprint, state: PENDING })]);
-    await callRpc(h.bus, receiverRpc.approvePeer, { peer: offloader.fingerprint });
+    await control(h.bus).approvePeer({ peer: offloader.fingerprint });
     expect((await client.pairStatus()).state).toBe(APPROVED);
     expect(await client.hasBundle('0'.repeat(64))).toBe(false);
     expect((await client.submitBundle(await bundleFor('a.yaml', deviceYaml('a')))).sent).toBe(true);
@@ -55,7 +59,7 @@ describe('pairing', () => {
     const h = await startReceiver();
     const victim = await h.offloader('victim');
     const attacker = await h.offloader('attacker');
-    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    await control(h.bus).setPairingWindow({ open: true, timeoutS: 60 });
     const pin = h.service.receiver.identity.fingerprint;
     const forged = { dashboardId: attacker.dashboardId, name: 'Victim laptop', certificatePem: victim.certPem, receiverFingerprint: pin, pairingKey: '' };
 
@@ -69,7 +73,7 @@ describe('pairing', () => {
       message: expect.stringMatching(new RegExp(`fingerprint ${victim.fingerprint}\\) is not the certificate this connection presents \\(${attacker.fingerprint}`)),
     });
     expect(h.service.receiver.peers.list()).toEqual([]);
-    expect((await callRpc(h.bus, receiverRpc.getIdentity, {})).peers).toEqual([]);
+    expect((await control(h.bus).getIdentity({})).peers).toEqual([]);
 
     expect((await h.client(victim).requestPair()).state).toBe(PENDING);
     expect(h.service.receiver.peers.list()).toEqual([expect.objectContaining({ dashboardId: victim.dashboardId, name: 'victim', fingerprint: victim.fingerprint, state: 'pending' })]);
@@ -83,7 +87,7 @@ describe('pairing', () => {
     ['65 characters', 'o'.repeat(65)],
   ])('an offloader name with %s is refused (invalid_args naming it) and nothing is filed', async (_label, name) => {
     const h = await startReceiver();
-    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    await control(h.bus).setPairingWindow({ open: true, timeoutS: 60 });
     const offloader = await h.offloader('office');
     await expect(h.client({ ...offloader, name }).requestPair()).rejects.toMatchObject({
       code: 'invalid_args',
@@ -97,21 +101,21 @@ describe('pairing', () => {
 
   it('bounds what an open window lets strangers do: a day at most, 16 pending requests', async () => {
     const h = await startReceiver();
-    await expect(callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 90_000 })).rejects.toMatchObject({ code: 'invalid_args', message: expect.stringMatching(/timeout_s: at most 86400/) });
-    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    await expect(control(h.bus).setPairingWindow({ open: true, timeoutS: 90_000 })).rejects.toMatchObject({ code: 'invalid_args', message: expect.stringMatching(/timeout_s: at most 86400/) });
+    await control(h.bus).setPairingWindow({ open: true, timeoutS: 60 });
     for (let i = 0; i < 16; i++) expect((await h.client(await h.offloader(`o${i}`)).requestPair()).state).toBe(PENDING);
     await expect(h.client(await h.offloader('o16')).requestPair()).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/16 requests already wait/) });
     // Approving one makes room.
-    await callRpc(h.bus, receiverRpc.approvePeer, { peer: h.service.receiver.peers.list()[0]!.dashboardId });
+    await control(h.bus).approvePeer({ peer: h.service.receiver.peers.list()[0]!.dashboardId });
     expect((await h.client(await h.offloader('o16')).requestPair()).state).toBe(PENDING);
   });
 
   it('the pairing window closes by itself', async () => {
     const h = await startReceiver();
-    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 1 });
+    await control(h.bus).setPairingWindow({ open: true, timeoutS: 1 });
     expect(h.service.receiver.window.isOpen).toBe(true);
     await new Promise((r) => setTimeout(r, 1_100));
-    expect((await callRpc(h.bus, receiverRpc.getIdentity, {})).pairingOpen).toBe(false);
+    expect((await control(h.bus).getIdentity({})).pairingOpen).toBe(false);
   });
 
   it('a client pinned to another fingerprint is refused before any call, and so after a rotation', async () => {
@@ -123,7 +127,7 @@ describe('pairing', () => {
     const client = await h.paired(offloader);
     expect(await client.hasBundle('0'.repeat(64))).toBe(false);
     const before = h.service.receiver.identity.fingerprint;
-    const rotated = await callRpc(h.bus, receiverRpc.rotateIdentity, {});
+    const rotated = await control(h.bus).rotateIdentity({});
     expect(rotated.fingerprint).not.toBe(before);
     expect(rotated.dashboardId).toBe(h.service.receiver.identity.dashboardId);
     // New connections meet the new certificate: a client holding the old pin is refused at the handshake.
@@ -138,7 +142,7 @@ describe('pairing', () => {
   it('the receiver re-checks the confirmed pin at request time', async () => {
     const h = await startReceiver();
     const offloader = await h.offloader('office');
-    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    await control(h.bus).setPairingWindow({ open: true, timeoutS: 60 });
     await expect(
       h.service.receiver.requestPair({ dashboardId: offloader.dashboardId, name: 'x', certificatePem: offloader.certPem, receiverFingerprint: 'f'.repeat(64), pairingKey: '' }, undefined),
     ).rejects.toMatchObject({ code: 'failed_precondition', message: expect.stringMatching(/receiver pin mismatch/) });
@@ -159,7 +163,7 @@ describe('pairing', () => {
     const offloader = await h.offloader('office');
     const client = await h.paired(offloader);
     expect(await client.hasBundle('0'.repeat(64))).toBe(false);
-    expect((await callRpc(h.bus, receiverRpc.removePeer, { peer: offloader.dashboardId })).removed).toBe(true);
+    expect((await control(h.bus).removePeer({ peer: offloader.dashboardId })).removed).toBe(true);
     await expect(client.hasBundle('0'.repeat(64))).rejects.toMatchObject({ code: 'not_authenticated' });
     expect((await client.pairStatus()).state).toBe(UNPAIRED);
   });
@@ -169,7 +173,7 @@ describe('pairing', () => {
     const approved = await h.offloader('approved');
     await h.paired(approved);
     const pending = await h.offloader('pending');
-    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    await control(h.bus).setPairingWindow({ open: true, timeoutS: 60 });
     expect((await h.client(pending).requestPair()).state).toBe(PENDING);
     const before = h.service.receiver.identity;
 
@@ -189,7 +193,7 @@ describe('pairing', () => {
     const real = await h.offloader('real');
     await h.paired(real);
     const other = await h.offloader('other');
-    await callRpc(h.bus, receiverRpc.setPairingWindow, { open: true, timeoutS: 60 });
+    await control(h.bus).setPairingWindow({ open: true, timeoutS: 60 });
     const impostor = h.client({ ...other, dashboardId: real.dashboardId });
     await expect(impostor.requestPair()).rejects.toMatchObject({ code: 'already_exists' });
     expect(h.service.receiver.peers.find(real.dashboardId)).toMatchObject({ fingerprint: real.fingerprint, state: 'approved' });

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Bus, BusSubscription } from '@kiln/bus';
 import type { KilnConfig } from '@kiln/config';
-import { encode, serveRpc, rpcMethod, systemPb, systemSubjects, type ServiceDefinition } from '@kiln/contracts';
+import { encode, serveBus, systemPb, systemSubjects, type ServiceDefinition } from '@kiln/contracts';
 import { disposable, disposeAll, invalidArgs, KilnError, storageHealth, systemClock, type Clock, type StorageFailure } from '@kiln/core';
 import { serviceLogger, type Logger } from '@kiln/logging';
 import { currentService } from './attribution.js';
@@ -36,8 +36,6 @@ export interface SupervisorStatus {
   services: RunnerStatus[];
   process: ReturnType<ProcessMetrics['sample']>;
 }
-
-const controlMethod = (service: string) => rpcMethod(systemSubjects.control(service), systemPb.ControlRequest, systemPb.ControlReply);
 
 /**
  * Hosts services in one process: dependency-ordered start, reverse-ordered stop, one restart loop
@@ -94,11 +92,18 @@ export class Supervisor {
 
   /** Start every hosted service in dependency order; resolves when all run (ready). */
   async start(): Promise<void> {
-    this.controlSubscriptions = this.runners.map((runner) =>
-      serveRpc(this.options.bus, controlMethod(runner.name), async (request) => {
-        const state = await this.control(runner.name, parseAction(request.action));
-        return { service: runner.name, state };
-      }),
+    this.controlSubscriptions = this.runners.flatMap((runner) =>
+      serveBus(
+        this.options.bus,
+        systemPb.ServiceControlServiceDefinition,
+        {
+          control: async (request) => {
+            const state = await this.control(runner.name, parseAction(request.action));
+            return { service: runner.name, state };
+          },
+        },
+        { scope: runner.name },
+      ),
     );
     for (const runner of this.runners) {
       if (this.stopping) return;

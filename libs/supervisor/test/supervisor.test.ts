@@ -1,4 +1,5 @@
-import { encode, rpcMethod, systemPb, systemSubjects, callRpc } from '@kiln/contracts';
+import { busClient, busSubject, encode, systemPb, systemSubjects } from '@kiln/contracts';
+import type { Bus } from '@kiln/bus';
 import { deferred, KilnError } from '@kiln/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RestartBackoff, startHealthServer, type SupervisorEvent } from '../src/index.js';
@@ -184,20 +185,20 @@ describe('restart backoff policy', () => {
 });
 
 describe('control', () => {
-  const control = (service: string) => rpcMethod(systemSubjects.control(service), systemPb.ControlRequest, systemPb.ControlReply);
+  const control = (bus: Bus, service: string) => busClient(bus, systemPb.ServiceControlServiceDefinition, { scope: service });
 
   it('stop, start and restart one service over the bus; the others keep running', async () => {
     const h = await track(harness((r) => [fakeDefinition('a', [], r), fakeDefinition('b', [], r)], ['a', 'b']));
     await h.supervisor.start();
-    const stopped = await callRpc(h.bus, control('a'), { action: systemPb.ControlAction.CONTROL_ACTION_STOP });
+    const stopped = await control(h.bus, 'a').control({ action: systemPb.ControlAction.CONTROL_ACTION_STOP });
     expect(stopped).toEqual({ service: 'a', state: systemPb.ServiceState.SERVICE_STATE_HELD });
     expect(h.supervisor.status().services.map((s) => [s.name, s.state])).toEqual([
       ['a', 'held'],
       ['b', 'running'],
     ]);
-    const started = await callRpc(h.bus, control('a'), { action: systemPb.ControlAction.CONTROL_ACTION_START });
+    const started = await control(h.bus, 'a').control({ action: systemPb.ControlAction.CONTROL_ACTION_START });
     expect(started.state).toBe(systemPb.ServiceState.SERVICE_STATE_RUNNING);
-    await callRpc(h.bus, control('b'), { action: systemPb.ControlAction.CONTROL_ACTION_RESTART });
+    await control(h.bus, 'b').control({ action: systemPb.ControlAction.CONTROL_ACTION_RESTART });
     expect(h.recorder.log.filter((l) => l.includes(' b '))).toEqual(['start b #1', 'started b #1', 'stop b #1', 'start b #2', 'started b #2']);
     expect(h.recorder.log.filter((l) => l.includes(' a '))).toEqual(['start a #1', 'started a #1', 'stop a #1', 'start a #2', 'started a #2']);
   });
@@ -205,11 +206,11 @@ describe('control', () => {
   it('rejects a bad action with invalid_args and an unhosted service with unavailable', async () => {
     const h = await track(harness((r) => [fakeDefinition('a', [], r)], ['a']));
     await h.supervisor.start();
-    const bad = await h.bus.request(systemSubjects.control('a'), encode(systemPb.ControlRequest, { action: 42 as systemPb.ControlAction })).catch((e: unknown) => e);
+    const bad = await h.bus.request(busSubject(systemPb.ServiceControlServiceDefinition, 'control', 'a'), encode(systemPb.ControlRequest, { action: 42 as systemPb.ControlAction })).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(KilnError);
     expect((bad as KilnError).code).toBe('invalid_args');
     expect((bad as KilnError).details).toMatchObject({ field: 'action', value: 42 });
-    const missing = await callRpc(h.bus, control('nobody'), { action: 1 }).catch((e: unknown) => e);
+    const missing = await control(h.bus, 'nobody').control({ action: 1 }).catch((e: unknown) => e);
     expect((missing as KilnError).code).toBe('unavailable');
   });
 
@@ -245,7 +246,7 @@ describe('control', () => {
     );
     const starting = h.supervisor.start();
     await h.waitFor((e) => e.type === 'backoff' && e.service === 'flaky');
-    const state = await callRpc(h.bus, control('flaky'), { action: systemPb.ControlAction.CONTROL_ACTION_STOP });
+    const state = await control(h.bus, 'flaky').control({ action: systemPb.ControlAction.CONTROL_ACTION_STOP });
     expect(state.state).toBe(systemPb.ServiceState.SERVICE_STATE_HELD);
     // The host's start ends (held is not a failure) and nothing asks the host to exit.
     await expect(starting).resolves.toBeUndefined();
@@ -257,7 +258,7 @@ describe('control', () => {
     ]);
     expect(types(h.events, 'flaky', 'stopped')).toEqual([{ type: 'stopped', service: 'flaky', held: true }]);
     broken = false;
-    const started = await callRpc(h.bus, control('flaky'), { action: systemPb.ControlAction.CONTROL_ACTION_START });
+    const started = await control(h.bus, 'flaky').control({ action: systemPb.ControlAction.CONTROL_ACTION_START });
     expect(started.state).toBe(systemPb.ServiceState.SERVICE_STATE_RUNNING);
     expect(h.supervisor.status().services.map((s) => [s.name, s.state])).toEqual([
       ['steady', 'running'],

@@ -46,7 +46,7 @@ async function worker(mode: Mode, root: string): Promise<Retained> {
   let detail = '';
   if (mode === 'kiln') {
     const catalog = await Catalog.open(root, LRU);
-    const { components } = JSON.parse(await catalog.getComponents({ limit: 1000 })) as { components: { id: string }[] };
+    const { components } = JSON.parse((await catalog.getComponents({ limit: 1000 })).json) as { components: { id: string }[] };
     // Warm the LRU the way a session does: open component cards until the cache is full.
     for (const c of components) await catalog.getComponentBodies({ componentIds: [c.id] });
     const stats = catalog.cacheStats();
@@ -102,7 +102,7 @@ async function speed(root: string): Promise<void> {
       filterMs.push(await timed(() => catalog.getComponents({ category: 'sensor', boardId: 'esp32dev', offset: round, limit: 50 })));
     }
   }
-  const { components } = JSON.parse(await catalog.getComponents({ limit: 1000 })) as { components: { id: string }[] };
+  const { components } = JSON.parse((await catalog.getComponents({ limit: 1000 })).json) as { components: { id: string }[] };
   const ids = components.map((c) => c.id);
   // Cold: not in Kiln's cache (the OS page cache is warm after the import: this is Kiln's own cost).
   const cold: number[] = [];

@@ -26,14 +26,14 @@ async function makespan(): Promise<void> {
   const host = await startBenchHost(DEVICES, knobs);
   try {
     let t0 = Date.now();
-    const jobs = await host.core.installBulk(DEVICES.map((d) => ({ configuration: `${d}.yaml`, port: 'OTA' })));
+    const jobs = (await host.core.installBulk({ items: DEVICES.map((d) => ({ configuration: `${d}.yaml`, port: 'OTA' })) })).jobs;
     const finals = await Promise.all(jobs.map((j) => host.finished(j.id)));
     if (finals.some((j) => j.status !== S.JOB_STATUS_COMPLETED)) throw new Error('a bulk install job did not complete');
     const pipelined = Date.now() - t0;
 
     t0 = Date.now();
     for (const d of DEVICES) {
-      const { upload } = await host.core.install(`${d}.yaml`, 'OTA');
+      const { upload } = await host.core.install({ configuration: `${d}.yaml`, port: 'OTA' });
       await host.finished(upload!.id);
     }
     const serial = Date.now() - t0;
@@ -74,12 +74,12 @@ async function floodWorker(): Promise<FloodResult> {
     let rssPeakKb = rssStartKb;
     const sampler = setInterval(() => (rssPeakKb = Math.max(rssPeakKb, rssKb())), 100);
     const t0 = Date.now();
-    const job = await host.core.compile('flood.yaml');
+    const job = (await host.core.compile({ configuration: 'flood.yaml' })).job!;
     const done = await host.finished(job.id);
     const elapsed = (Date.now() - t0) / 1000;
     clearInterval(sampler);
     if (done.status !== S.JOB_STATUS_COMPLETED) throw new Error(`flood job ${done.status}: ${done.error}`);
-    const output = await host.core.getJobOutput(job.id);
+    const output = await host.core.getJobOutput({ jobId: job.id });
     const total = Number(output.totalLines);
     const tail = await host.logstore.store.read(job.id, { tail: 1 });
     return {
@@ -124,23 +124,23 @@ async function flood(): Promise<boolean> {
 async function cancelLatency(): Promise<void> {
   const host = await startBenchHost(['busy', 'victim'], { devices: { busy: { hang: 'compile' }, victim: { hang: 'compile', spawnChild: true } } }, { killGraceMs: 5_000 });
   try {
-    const blocker = await host.core.compile('busy.yaml');
+    const blocker = (await host.core.compile({ configuration: 'busy.yaml' })).job!;
     const queued: number[] = [];
     for (let i = 0; i < CANCEL_RUNS; i++) {
-      const job = await host.core.upload('victim.yaml', 'OTA');
+      const job = (await host.core.upload({ configuration: 'victim.yaml', port: 'OTA' })).job!;
       const finished = host.finished(job.id);
       const t0 = process.hrtime.bigint();
-      await host.core.cancel(job.id);
+      await host.core.cancel({ jobId: job.id });
       await finished;
       queued.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
-    await host.core.cancel(blocker.id);
+    await host.core.cancel({ jobId: blocker.id });
     await host.finished(blocker.id);
     const running: number[] = [];
     const { readFile } = await import('node:fs/promises');
     const { join } = await import('node:path');
     for (let i = 0; i < CANCEL_RUNS; i++) {
-      const job = await host.core.compile('victim.yaml');
+      const job = (await host.core.compile({ configuration: 'victim.yaml' })).job!;
       const pidFile = join(host.configDir, '.esphome/sim-child.pid');
       let grandchild = 0;
       for (let k = 0; k < 500 && !grandchild; k++) {
@@ -151,7 +151,7 @@ async function cancelLatency(): Promise<void> {
         }
       }
       const t0 = process.hrtime.bigint();
-      await host.core.cancel(job.id);
+      await host.core.cancel({ jobId: job.id });
       await host.finished(job.id);
       while (processAlive(grandchild)) await new Promise((r) => setTimeout(r, 1));
       running.push(Number(process.hrtime.bigint() - t0) / 1e6);

@@ -183,10 +183,10 @@ async function installMakespan(receivers: number): Promise<number> {
       await new Promise((r) => setTimeout(r, 25));
     }
     const start = process.hrtime.bigint();
-    const jobs = await firmware.core.installBulk(devices.map((d) => ({ configuration: `${d}.yaml`, port: 'OTA' })));
+    const jobs = (await firmware.core.installBulk({ items: devices.map((d) => ({ configuration: `${d}.yaml`, port: 'OTA' })) })).jobs;
     const uploads = new Set(jobs.filter((j) => j.type === firmwarePb.JobType.JOB_TYPE_UPLOAD).map((j) => j.id));
     for (;;) {
-      const done = (await firmware.core.getJobs()).filter((j) => uploads.has(j.id) && j.finishedAtMs > 0);
+      const done = (await firmware.core.getJobs()).jobs.filter((j) => uploads.has(j.id) && j.finishedAtMs > 0);
       if (done.length === uploads.size) {
         const failed = done.find((j) => j.status !== firmwarePb.JobStatus.JOB_STATUS_COMPLETED);
         if (failed) throw new Error(`install of ${failed.configuration} ended ${failed.status}: ${failed.error}`);

@@ -1,6 +1,6 @@
 import { connectNatsBus } from '@kiln/bus';
 import { loadConfig } from '@kiln/config';
-import { callRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
+import { busClient, remotePb as pb } from '@kiln/contracts';
 import { KilnError } from '@kiln/core';
 import { formatPin } from '@kiln/remote-identity';
 import type { ParsedHostArgs } from '../args.js';
@@ -23,28 +23,29 @@ export async function receiverControl(args: ParsedHostArgs, out: (line: string) 
   const config = await loadConfig({ flags: args.flags, ...(args.configFile ? { configFile: args.configFile } : {}) });
   if (!config.core.nats) throw new KilnError('invalid_args', 'kiln receiver <action> needs --nats URL (the bus the receiver is on)', { field: 'nats', value: null });
   const bus = await connectNatsBus({ servers: config.core.nats, ...(config.core.natsPrefix ? { prefix: config.core.natsPrefix } : {}) });
+  const receiver = busClient(bus, pb.ReceiverControlServiceDefinition);
   try {
     switch (action) {
       case 'approve': {
-        const { peer } = await callRpc(bus, receiverRpc.approvePeer, { peer: target! });
+        const { peer } = await receiver.approvePeer({ peer: target! });
         out(`approved ${peer?.name} (${peer?.dashboardId})`);
         return 0;
       }
       case 'remove':
-        out((await callRpc(bus, receiverRpc.removePeer, { peer: target! })).removed ? `removed ${target}` : `no peer ${target}`);
+        out((await receiver.removePeer({ peer: target! })).removed ? `removed ${target}` : `no peer ${target}`);
         return 0;
       case 'open':
       case 'close': {
         const seconds = target === undefined ? 0 : Number(target);
         if (!Number.isInteger(seconds) || seconds < 0) throw new KilnError('invalid_args', `seconds: must be a whole number, got ${JSON.stringify(target)}`, { field: 'seconds', value: target });
-        printIdentity(await callRpc(bus, receiverRpc.setPairingWindow, { open: action === 'open', timeoutS: seconds }), out, args.json);
+        printIdentity(await receiver.setPairingWindow({ open: action === 'open', timeoutS: seconds }), out, args.json);
         return 0;
       }
       case 'rotate':
-        printIdentity(await callRpc(bus, receiverRpc.rotateIdentity, {}), out, args.json);
+        printIdentity(await receiver.rotateIdentity({}), out, args.json);
         return 0;
       default:
-        printIdentity(await callRpc(bus, receiverRpc.getIdentity, {}), out, args.json);
+        printIdentity(await receiver.getIdentity({}), out, args.json);
         return 0;
     }
   } finally {

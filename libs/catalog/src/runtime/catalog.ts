@@ -1,4 +1,4 @@
-import { catalogPb, type CatalogApi } from '@kiln/contracts';
+import { catalogPb, type BusImplementation } from '@kiln/contracts';
 import { invalidArgs, KilnError } from '@kiln/core';
 import { AUTOMATION_KINDS, type AutomationKind, type AutomationSlim, type BoardSlim, type ComponentSlim } from '../format/index.js';
 import { BodyCache, type BodyCacheLimits } from './bodies.js';
@@ -22,10 +22,11 @@ const KIND_BY_PB: Record<catalogPb.AutomationKind, AutomationKind | undefined> =
 const OWN_NETWORK = new Set(['ethernet', 'thread']);
 
 /**
- * The loaded catalog answering every query: listing, filtering, categories, docs and the automation
+ * The loaded catalog answering every query (CatalogService in catalog.proto; fields a request leaves
+ * out take their proto defaults): listing, filtering, categories, docs and the automation
  * domain partition from the slim index alone; bodies through the bounded cache.
  */
-export class Catalog implements CatalogApi {
+export class Catalog implements BusImplementation<catalogPb.CatalogServiceDefinition> {
   private readonly bodies: BodyCache;
   /** Automations per kind, core entries first (upstream's partition order), computed once. */
   private readonly automationOrder: Record<AutomationKind, readonly AutomationSlim[]>;
@@ -63,7 +64,7 @@ export class Catalog implements CatalogApi {
     return this.bodies.stats();
   }
 
-  async getComponents(req: Partial<catalogPb.GetComponentsRequest>): Promise<string> {
+  async getComponents(req: Partial<catalogPb.GetComponentsRequest>): Promise<catalogPb.JsonResult> {
     const platform = this.platformScope(req.platform, req.boardId);
     const excluded = new Set(req.excludeCategory ?? []);
     const rank = searchRanker<ComponentSlim>(req.query, (e) => ({ primary: [e.id, e.name], secondary: [e.description] }));
@@ -77,14 +78,14 @@ export class Catalog implements CatalogApi {
       rank,
     );
     const featured = req.boardId ? new Set(this.loaded.featured.get(req.boardId)) : undefined;
-    if (!featured?.size) return JSON.stringify({ components: page(matches, req.offset, req.limit), total: matches.length });
+    if (!featured?.size) return { json: JSON.stringify({ components: page(matches, req.offset, req.limit), total: matches.length }) };
     // For a board, the components its featured components use come first (stable), marked `featured`.
     const ordered = [...matches.filter((e) => featured.has(e.id)), ...matches.filter((e) => !featured.has(e.id))];
     const components = page(ordered, req.offset, req.limit).map((e) => (featured.has(e.id) ? { ...e, featured: true } : e));
-    return JSON.stringify({ components, total: matches.length });
+    return { json: JSON.stringify({ components, total: matches.length }) };
   }
 
-  async getComponentBodies(req: Partial<catalogPb.GetComponentBodiesRequest>): Promise<string> {
+  async getComponentBodies(req: Partial<catalogPb.GetComponentBodiesRequest>): Promise<catalogPb.JsonResult> {
     const ids = req.componentIds ?? [];
     if (ids.length > MAX_PAGE_SIZE) throw invalidArgs('component_ids', ids.length, `at most ${MAX_PAGE_SIZE} ids at once`);
     const platform = this.platformScope(req.platform, req.boardId);
@@ -93,29 +94,29 @@ export class Catalog implements CatalogApi {
       const entry = table.get(id);
       return entry !== undefined && (!platform || supportsPlatform(entry, platform));
     });
-    return `{"components":[${(await this.readBodies(table, wanted)).join(',')}]}`;
+    return { json: `{"components":[${(await this.readBodies(table, wanted)).join(',')}]}` };
   }
 
-  async getCategories(req: Partial<catalogPb.GetCategoriesRequest>): Promise<string> {
+  async getCategories(req: Partial<catalogPb.GetCategoriesRequest>): Promise<catalogPb.JsonResult> {
     const platform = this.platformScope('', req.boardId);
     const counts = new Map<string, number>();
     for (const e of this.loaded.components.entries) {
       if (!platform || supportsPlatform(e, platform)) counts.set(e.category, (counts.get(e.category) ?? 0) + 1);
     }
     const categories = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([category, count]) => ({ category, count }));
-    return JSON.stringify({ categories });
+    return { json: JSON.stringify({ categories }) };
   }
 
-  async getIntegrationDocs(): Promise<string> {
+  async getIntegrationDocs(): Promise<catalogPb.JsonResult> {
     const docs = this.loaded.components.entries.filter((e) => e.docs_url).map((e) => ({ id: e.id, name: e.name, category: e.category, docs_url: e.docs_url }));
-    return JSON.stringify({ docs });
+    return { json: JSON.stringify({ docs }) };
   }
 
-  async getPinRegistryModes(): Promise<string> {
-    return JSON.stringify({ modes: this.loaded.meta.pin_registry_modes });
+  async getPinRegistryModes(): Promise<catalogPb.JsonResult> {
+    return { json: JSON.stringify({ modes: this.loaded.meta.pin_registry_modes }) };
   }
 
-  async getBoards(req: Partial<catalogPb.GetBoardsRequest>): Promise<string> {
+  async getBoards(req: Partial<catalogPb.GetBoardsRequest>): Promise<catalogPb.JsonResult> {
     const rank = searchRanker<BoardSlim>(req.query, (e) => ({ primary: [e.id, e.name], secondary: [e.manufacturer, e.description, ...(e.tags ?? [])] }));
     const variant = req.variant?.toLowerCase();
     const matches = select(
@@ -127,36 +128,36 @@ export class Catalog implements CatalogApi {
         (!req.tag || (e.tags?.includes(req.tag) ?? false)),
       rank,
     );
-    return JSON.stringify({ boards: page(matches, req.offset, req.limit), total: matches.length });
+    return { json: JSON.stringify({ boards: page(matches, req.offset, req.limit), total: matches.length }) };
   }
 
-  async getBoard(req: Partial<catalogPb.BoardRequest>): Promise<string> {
+  async getBoard(req: Partial<catalogPb.BoardRequest>): Promise<catalogPb.JsonResult> {
     const board = this.board(req.boardId ?? '');
     const [body] = await this.readBodies(this.loaded.boards, [board.id]);
     const parsed = JSON.parse(body!.toString('utf8')) as Record<string, unknown>;
-    return JSON.stringify({ ...parsed, requires_wifi: this.requiresWifi(board, parsed) });
+    return { json: JSON.stringify({ ...parsed, requires_wifi: this.requiresWifi(board, parsed) }) };
   }
 
-  async getCompatibleBoards(req: Partial<catalogPb.BoardRequest>): Promise<string> {
+  async getCompatibleBoards(req: Partial<catalogPb.BoardRequest>): Promise<catalogPb.JsonResult> {
     const board = this.loaded.boards.get(req.boardId ?? '');
     const boards = board
       ? this.loaded.boards.entries.filter((e) => e.esphome.platform === board.esphome.platform && e.esphome.board === board.esphome.board)
       : [];
-    return JSON.stringify({ boards, total: boards.length });
+    return { json: JSON.stringify({ boards, total: boards.length }) };
   }
 
   /**
    * One kind's full list, core entries first. `platform` / `board_id` are accepted for upstream
    * parity and, as upstream does today, do not narrow the list (an unknown board is still refused).
    */
-  async getAutomations(req: Partial<catalogPb.GetAutomationsRequest>): Promise<string> {
+  async getAutomations(req: Partial<catalogPb.GetAutomationsRequest>): Promise<catalogPb.JsonResult> {
     const kind = KIND_BY_PB[req.kind ?? catalogPb.AutomationKind.AUTOMATION_KIND_UNSPECIFIED];
     if (!kind) throw invalidArgs('kind', req.kind, `must be one of ${AUTOMATION_KINDS.join(', ')}`);
     this.platformScope(req.platform, req.boardId);
-    return JSON.stringify({ [kind]: this.automationOrder[kind] });
+    return { json: JSON.stringify({ [kind]: this.automationOrder[kind] }) };
   }
 
-  async getAutomationBodies(req: Partial<catalogPb.GetAutomationBodiesRequest>): Promise<string> {
+  async getAutomationBodies(req: Partial<catalogPb.GetAutomationBodiesRequest>): Promise<catalogPb.JsonResult> {
     const ids = req.ids ?? [];
     if (ids.length > MAX_PAGE_SIZE) throw invalidArgs('ids', ids.length, `at most ${MAX_PAGE_SIZE} ids at once`);
     const only = KIND_BY_PB[req.kind ?? catalogPb.AutomationKind.AUTOMATION_KIND_UNSPECIFIED];
@@ -170,11 +171,11 @@ export class Catalog implements CatalogApi {
       );
       parts.push(`${JSON.stringify(kind)}:[${bodies.join(',')}]`);
     }
-    return `{${parts.join(',')}}`;
+    return { json: `{${parts.join(',')}}` };
   }
 
-  async getInfo(): Promise<string> {
-    return JSON.stringify({ root: this.loaded.root, manifest_sha256: this.loaded.manifestSha256, source: this.loaded.source, counts: this.counts(), cache: this.cacheStats() });
+  async getInfo(): Promise<catalogPb.JsonResult> {
+    return { json: JSON.stringify({ root: this.loaded.root, manifest_sha256: this.loaded.manifestSha256, source: this.loaded.source, counts: this.counts(), cache: this.cacheStats() }) };
   }
 
   /**

@@ -1,9 +1,12 @@
 import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { assertSafeId } from '@kiln/core';
 import { streamEvents, type EventStream } from '@kiln/streams';
-import * as pb from './gen/kiln/logstore/v1/logstore.js';
+import * as pb from '../gen/kiln/logstore/v1/logstore.js';
+import { grpcClientConstructor } from './client.js';
 import { deadline, fromGrpcError } from './status.js';
 import type { FollowOptions, LogFollowEvent, LogStoreApi } from '../logstore.js';
+
+const LogStoreServiceClient = grpcClientConstructor(pb.LogStoreServiceService, 'kiln.logstore.v1.LogStoreService');
 
 export interface GrpcClientOptions {
   deadlineMs?: number;
@@ -15,7 +18,7 @@ export interface GrpcClientOptions {
  * or by disposing the stream.
  */
 export function createLogStoreGrpcClient(address: string, options: GrpcClientOptions = {}): LogStoreApi & { shutdown(): void } {
-  const client = new pb.LogStoreServiceClient(address, credentials.createInsecure());
+  const client = new LogStoreServiceClient(address, credentials.createInsecure());
   const unary = <Req, Res>(
     method: (req: Req, metadata: Metadata, options: Partial<CallOptions>, callback: (err: ServiceError | null, res: Res) => void) => ClientUnaryCall,
     req: Req,

@@ -3,7 +3,8 @@ import { Channel, Metadata, type CallOptions, type ClientReadableStream, type Cl
 import { assertConfigurationName, isArtifactName, KilnError } from '@kiln/core';
 import { parsePin, pinMismatch, pinnedChannelCredentials, probePeerCertificate, type PeerIdentity } from '@kiln/remote-identity';
 import { streamEvents, type EventStream } from '@kiln/streams';
-import * as pb from './gen/kiln/remote/v1/remote.js';
+import * as pb from '../gen/kiln/remote/v1/remote.js';
+import { grpcClientConstructor, type GrpcClient } from './client.js';
 import { REMOTE_CHUNK_BYTES, REMOTE_PROTOCOL_VERSION } from '../receiver.js';
 import { deadline, fromGrpcError } from './status.js';
 
@@ -74,13 +75,17 @@ export async function previewReceiver(address: string, identity: PeerIdentity, d
   }
 }
 
+const PairingServiceClient = grpcClientConstructor(pb.PairingServiceService, 'kiln.remote.v1.PairingService');
+const BuildServiceClient = grpcClientConstructor(pb.BuildServiceService, 'kiln.remote.v1.BuildService');
+const SessionServiceClient = grpcClientConstructor(pb.SessionServiceService, 'kiln.remote.v1.SessionService');
+
 type Unary<Req, Res> = (req: Req, metadata: Metadata, options: Partial<CallOptions>, callback: (err: ServiceError | null, res: Res) => void) => ClientUnaryCall;
 
 interface Stubs {
   channel: Channel;
-  pairing: pb.PairingServiceClient;
-  build: pb.BuildServiceClient;
-  session: pb.SessionServiceClient;
+  pairing: GrpcClient<pb.PairingServiceService>;
+  build: GrpcClient<pb.BuildServiceService>;
+  session: GrpcClient<pb.SessionServiceService>;
 }
 
 /** A client for one receiver, pinned to `pin`. Connects lazily (a TLS probe, then one gRPC channel). */
@@ -109,9 +114,9 @@ export function createReceiverClient(options: ReceiverClientOptions): ReceiverCl
       const shared = { channelOverride: channel };
       return {
         channel,
-        pairing: new pb.PairingServiceClient(options.address, creds, shared),
-        build: new pb.BuildServiceClient(options.address, creds, shared),
-        session: new pb.SessionServiceClient(options.address, creds, shared),
+        pairing: new PairingServiceClient(options.address, creds, shared),
+        build: new BuildServiceClient(options.address, creds, shared),
+        session: new SessionServiceClient(options.address, creds, shared),
       };
     })();
     stubs.catch(() => (stubs = undefined));

@@ -1,5 +1,5 @@
 import type { Bus, BusSubscription } from '@kiln/bus';
-import { callRpc, decodeOrThrow, firmwareWorkerPb as wpb, firmwareWorkerRpc, firmwareWorkerSubjects, serveRpc, WORKER_ID_PATTERN } from '@kiln/contracts';
+import { busClient, decodeOrThrow, firmwareWorkerPb as wpb, firmwareWorkerSubjects, serveBus, WORKER_ID_PATTERN } from '@kiln/contracts';
 import { disposeAll, isErrorCode, KilnError, toKilnError, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import type { ExecutorProcess, ExecutorRequest, JobExecutor } from './executor.js';
@@ -83,30 +83,40 @@ export class WorkerPoolExecutor implements JobExecutor {
     }
     const run = new RemoteRun(request.jobId, worker.id, (r) => this.cancel(r));
     worker.run = run;
-    const subscriptions: BusSubscription[] = [
-      serveRpc(this.options.bus, firmwareWorkerRpc.output(request.jobId), async (m) => {
-        await run.deliver(m.lines);
-        return {};
-      }),
-      serveRpc(this.options.bus, firmwareWorkerRpc.exited(request.jobId), (m) => {
-        run.finish({
-          exitCode: m.exitCode ?? null,
-          signal: m.signal || null,
-          ...(m.errorCode ? { error: new KilnError(isErrorCode(m.errorCode) ? m.errorCode : 'internal_error', m.errorMessage, { job_id: m.jobId, worker: worker.id }) } : {}),
-        });
-        return {};
-      }),
-    ];
+    const subscriptions: BusSubscription[] = serveBus(
+      this.options.bus,
+      wpb.WorkerJobServiceDefinition,
+      {
+        output: async (m) => {
+          await run.deliver(m.lines);
+          return {};
+        },
+        exited: (m) => {
+          run.finish({
+            exitCode: m.exitCode ?? null,
+            signal: m.signal || null,
+            ...(m.errorCode ? { error: new KilnError(isErrorCode(m.errorCode) ? m.errorCode : 'internal_error', m.errorMessage, { job_id: m.jobId, worker: worker.id }) } : {}),
+          });
+          return {};
+        },
+      },
+      { scope: request.jobId },
+    );
     void run.exited.then(() => {
       disposeAll(subscriptions);
       if (worker.run === run) worker.run = undefined;
     });
     try {
-      await callRpc(this.options.bus, firmwareWorkerRpc.run(worker.id), request, WORKER_CALL_TIMEOUT_MS);
+      await this.worker(worker.id).run(request);
     } catch (err) {
       this.lose(worker, `compile worker ${worker.id} did not take the job: ${toKilnError(err).message}`);
     }
     return run;
+  }
+
+  /** The commands one worker serves. */
+  private worker(workerId: string) {
+    return busClient(this.options.bus, wpb.WorkerServiceDefinition, { scope: workerId, timeoutMs: WORKER_CALL_TIMEOUT_MS });
   }
 
   private onHeartbeat(beat: wpb.WorkerHeartbeat): void {
@@ -133,7 +143,7 @@ export class WorkerPoolExecutor implements JobExecutor {
     if (run && !run.finished) {
       run.finish({ exitCode: null, signal: null, lost: true, error: new KilnError('unavailable', reason, { worker: worker.id, job_id: run.jobId }) });
       // If it is alive after all (a network split), it must not keep building a job that moved on.
-      void callRpc(this.options.bus, firmwareWorkerRpc.cancel(worker.id), { jobId: run.jobId }, WORKER_CALL_TIMEOUT_MS).catch(() => undefined);
+      void this.worker(worker.id).cancel({ jobId: run.jobId }).catch(() => undefined);
     }
     this.listener();
   }
@@ -147,7 +157,7 @@ export class WorkerPoolExecutor implements JobExecutor {
 
   private async cancel(run: RemoteRun): Promise<void> {
     try {
-      await callRpc(this.options.bus, firmwareWorkerRpc.cancel(run.workerId), { jobId: run.jobId }, WORKER_CALL_TIMEOUT_MS);
+      await this.worker(run.workerId).cancel({ jobId: run.jobId });
     } catch (err) {
       const worker = this.workers.get(run.workerId);
       if (worker?.run === run) this.lose(worker, `compile worker ${run.workerId} did not answer a cancel: ${toKilnError(err).message}`);

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { remotePb as pb } from '@kiln/contracts';
+import type { BusImplementation, remotePb as pb } from '@kiln/contracts';
 import { invalidArgs, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { loadOrCreateIdentity, readIdentity, ReceiverPairings, type PeerIdentity } from '@kiln/remote-identity/store';
@@ -29,7 +29,7 @@ export interface OffloaderDeps {
  * steers automatic placement only; a build sent to one receiver does not follow it). The pool (and
  * with it gRPC) is loaded on first need only.
  */
-export class Offloader {
+export class Offloader implements BusImplementation<pb.OffloaderServiceDefinition> {
   private pool: ReceiverPool | undefined;
   private refreshing: Promise<void> = Promise.resolve();
   private control: Promise<PairingControl> | undefined;
@@ -96,7 +96,7 @@ export class Offloader {
     this.pool = undefined;
   }
 
-  // ---- the remote_build/* offloader commands (bus contract offloaderRpc) ----------------------
+  // ---- the remote_build/* offloader commands: OffloaderService (remote.proto) ---------------
 
   /**
    * Settings, pairings (each with whether the compile lane can use it now) and this host's own
@@ -114,7 +114,11 @@ export class Offloader {
     };
   }
 
-  async setSettings(request: pb.SetOffloaderSettingsRequest): Promise<pb.OffloaderSettingsResponse> {
+  async getOffloaderSettings(request: pb.GetOffloaderSettingsRequest): Promise<pb.OffloaderSettingsResponse> {
+    return this.view(!request.withoutCreatingIdentity);
+  }
+
+  async setOffloaderSettings(request: pb.SetOffloaderSettingsRequest): Promise<pb.OffloaderSettingsResponse> {
     const change: Partial<OffloaderSettings> = {};
     if (request.remoteBuildsEnabled !== undefined) change.remote_builds_enabled = request.remoteBuildsEnabled;
     if (request.includeLocalInPool !== undefined) change.include_local_in_pool = request.includeLocalInPool;
@@ -137,18 +141,18 @@ export class Offloader {
     return (await this.pairingControl()).requestPair(request);
   }
 
-  async unpair(pin: string): Promise<boolean> {
-    return (await this.pairingControl()).unpair(pin);
+  async unpair({ pinSha256 }: pb.UnpairRequest): Promise<pb.UnpairResponse> {
+    return { removed: await (await this.pairingControl()).unpair(pinSha256) };
   }
 
-  async setPairingEnabled(pin: string, enabled: boolean): Promise<pb.OffloaderPairing> {
-    const row = await (await this.pairingControl()).setEnabled(pin, enabled);
-    return (await this.pairingRows()).find((p) => p.pinSha256 === row.pin)!;
+  async setPairingEnabled({ pinSha256, enabled }: pb.SetPairingEnabledRequest): Promise<pb.SetPairingEnabledResponse> {
+    const row = await (await this.pairingControl()).setEnabled(pinSha256, enabled);
+    return { pairing: (await this.pairingRows()).find((p) => p.pinSha256 === row.pin)! };
   }
 
-  async editPairingEndpoint(request: pb.EditPairingEndpointRequest): Promise<pb.OffloaderPairing> {
+  async editPairingEndpoint(request: pb.EditPairingEndpointRequest): Promise<pb.EditPairingEndpointResponse> {
     const row = await (await this.pairingControl()).editEndpoint(request);
-    return (await this.pairingRows()).find((p) => p.pinSha256 === row.pin) ?? toPairing(row, false);
+    return { pairing: (await this.pairingRows()).find((p) => p.pinSha256 === row.pin) ?? toPairing(row, false) };
   }
 
   /** The recorded receivers, each with whether the compile lane can use it now. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { callRpc, encode, firmwareWorkerPb as wpb, firmwareWorkerRpc, firmwareWorkerSubjects, serveRpc, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { busClient, encode, firmwareWorkerPb as wpb, firmwareWorkerSubjects, serveBus, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { assertConfigurationName, assertSafeId, disposeAll, KilnError, toKilnError } from '@kiln/core';
 import { Toolchain, toolchainCommand, type ToolchainExit, type ToolchainProcess } from '@kiln/toolchain';
 import { FIRMWARE_SERVICE } from '../service.js';
@@ -74,13 +74,13 @@ export function createCompileWorkerService(deps: ServiceDeps): KilnService {
     }
     if (job.abandoned) return;
     try {
-      await callRpc(bus, firmwareWorkerRpc.exited(jobId), {
+      await busClient(bus, wpb.WorkerJobServiceDefinition, { scope: jobId, timeoutMs: OWNER_TIMEOUT_MS }).exited({
         jobId,
         ...(exit.exitCode === null ? {} : { exitCode: exit.exitCode }),
         signal: exit.signal ?? '',
         errorCode: exit.error?.code ?? '',
         errorMessage: exit.error?.message ?? '',
-      }, OWNER_TIMEOUT_MS);
+      });
     } catch (err) {
       logger.warn({ jobId, err }, 'could not report the end of a job to the firmware service');
     }
@@ -111,17 +111,22 @@ export function createCompileWorkerService(deps: ServiceDeps): KilnService {
   return {
     name: COMPILE_WORKER_SERVICE,
     async start() {
-      bindings = [
-        serveRpc(bus, firmwareWorkerRpc.run(workerId), accept),
-        serveRpc(bus, firmwareWorkerRpc.cancel(workerId), async (r) => {
-          const job = current;
-          if (!job || job.request.jobId !== r.jobId) return { found: false };
-          // Answer at once: the tree's SIGTERM→SIGKILL grace may outlast the caller's deadline; the exit follows.
-          job.cancelled = true;
-          void job.process?.terminate();
-          return { found: true };
-        }),
-      ];
+      bindings = serveBus(
+        bus,
+        wpb.WorkerServiceDefinition,
+        {
+          run: accept,
+          cancel: async (r) => {
+            const job = current;
+            if (!job || job.request.jobId !== r.jobId) return { found: false };
+            // Answer at once: the tree's SIGTERM→SIGKILL grace may outlast the caller's deadline; the exit follows.
+            job.cancelled = true;
+            void job.process?.terminate();
+            return { found: true };
+          },
+        },
+        { scope: workerId },
+      );
       heartbeat = setInterval(beat, settings.heartbeatMs);
       beat();
       logger.info({ workerId, configDir, toolchain: firmware.toolchain }, 'compile worker ready');

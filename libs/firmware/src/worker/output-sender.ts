@@ -1,5 +1,5 @@
 import type { Bus } from '@kiln/bus';
-import { callRpc, firmwareWorkerRpc } from '@kiln/contracts';
+import { busClient, firmwareWorkerPb as wpb } from '@kiln/contracts';
 import { LineBatcher } from '../jobs/line-batcher.js';
 
 /**
@@ -9,8 +9,9 @@ import { LineBatcher } from '../jobs/line-batcher.js';
  */
 export class OutputSender extends LineBatcher {
   constructor(bus: Bus, jobId: string, batchMs: number, timeoutMs: number) {
+    const owner = busClient(bus, wpb.WorkerJobServiceDefinition, { scope: jobId, timeoutMs });
     super(batchMs, async (lines) => {
-      if (!this.failure) await callRpc(bus, firmwareWorkerRpc.output(jobId), { jobId, lines }, timeoutMs);
+      if (!this.failure) await owner.output({ jobId, lines });
     });
   }
 }

@@ -42,7 +42,7 @@ const automationList =
   (kind: keyof typeof KINDS): CommandHandler =>
   async (ctx, args) => {
     const a = parseArgs(v.strictObject(scope), args);
-    return { result: new RawJson(await ctx.catalog.getAutomations({ kind: KINDS[kind], platform: a.platform ?? '', boardId: a.board_id ?? '' })) };
+    return { result: new RawJson((await ctx.catalog.getAutomations({ kind: KINDS[kind], platform: a.platform ?? '', boardId: a.board_id ?? '' })).json) };
   };
 
 /** `components/*`, `boards/*`, `automations/*`: the catalog service's replies, forwarded as they come. */
@@ -50,7 +50,7 @@ export const catalogCommands: Record<string, CommandHandler> = {
   'components/get_components': async (ctx, args) => {
     const a = parseArgs(componentsArgs, args);
     const excluded = a.exclude_category === undefined ? [] : Array.isArray(a.exclude_category) ? a.exclude_category : [a.exclude_category];
-    const json = await ctx.catalog.getComponents({
+    const { json } = await ctx.catalog.getComponents({
       query: a.query ?? '',
       category: a.category ?? '',
       excludeCategory: excluded,
@@ -64,23 +64,23 @@ export const catalogCommands: Record<string, CommandHandler> = {
   },
   'components/get_component_bodies': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ component_ids: ids, ...scope }), args);
-    return { result: new RawJson(await ctx.catalog.getComponentBodies({ componentIds: a.component_ids, platform: a.platform ?? '', boardId: a.board_id ?? '' })) };
+    return { result: new RawJson((await ctx.catalog.getComponentBodies({ componentIds: a.component_ids, platform: a.platform ?? '', boardId: a.board_id ?? '' })).json) };
   },
   'components/get_categories': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ board_id: v.optional(id) }), args);
-    return { result: new RawJson(await ctx.catalog.getCategories({ boardId: a.board_id ?? '' })) };
+    return { result: new RawJson((await ctx.catalog.getCategories({ boardId: a.board_id ?? '' })).json) };
   },
   'components/get_integration_docs': async (ctx, args) => {
     parseArgs(v.strictObject({}), args);
-    return { result: new RawJson(await ctx.catalog.getIntegrationDocs({})) };
+    return { result: new RawJson((await ctx.catalog.getIntegrationDocs({})).json) };
   },
   'components/get_pin_registry_modes': async (ctx, args) => {
     parseArgs(v.strictObject({}), args);
-    return { result: new RawJson(await ctx.catalog.getPinRegistryModes({})) };
+    return { result: new RawJson((await ctx.catalog.getPinRegistryModes({})).json) };
   },
   'boards/get_boards': async (ctx, args) => {
     const a = parseArgs(boardsArgs, args);
-    const json = await ctx.catalog.getBoards({
+    const { json } = await ctx.catalog.getBoards({
       query: a.query ?? '',
       platform: a.platform ?? '',
       variant: a.variant ?? '',
@@ -93,11 +93,11 @@ export const catalogCommands: Record<string, CommandHandler> = {
   },
   'boards/get_board': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ board_id: id }), args);
-    return { result: new RawJson(await ctx.catalog.getBoard({ boardId: a.board_id })) };
+    return { result: new RawJson((await ctx.catalog.getBoard({ boardId: a.board_id })).json) };
   },
   'boards/get_compatible_boards': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ board_id: id }), args);
-    return { result: new RawJson(await ctx.catalog.getCompatibleBoards({ boardId: a.board_id })) };
+    return { result: new RawJson((await ctx.catalog.getCompatibleBoards({ boardId: a.board_id })).json) };
   },
   'automations/get_triggers': automationList('triggers'),
   'automations/get_actions': automationList('actions'),
@@ -107,6 +107,6 @@ export const catalogCommands: Record<string, CommandHandler> = {
   'automations/get_bodies': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ ids, kind: v.optional(v.picklist(Object.keys(KINDS) as (keyof typeof KINDS)[], `must be one of ${Object.keys(KINDS).join(', ')}`)) }), args);
     const kind = a.kind ? KINDS[a.kind] : catalogPb.AutomationKind.AUTOMATION_KIND_UNSPECIFIED;
-    return { result: new RawJson(await ctx.catalog.getAutomationBodies({ ids: a.ids, kind })) };
+    return { result: new RawJson((await ctx.catalog.getAutomationBodies({ ids: a.ids, kind })).json) };
   },
 };

@@ -24,7 +24,7 @@ export function deviceToJson(d: DeviceInfo) {
  * A board the catalog does not know is taken as a PlatformIO board id when the platform is given.
  */
 async function boardTarget(ctx: CommandContext, boardId: string, platform: string | undefined): Promise<{ platform?: string; board?: string }> {
-  const { boards } = JSON.parse(await ctx.catalog.getCompatibleBoards({ boardId })) as { boards: { id: string; esphome: { platform: string; board: string } }[] };
+  const { boards } = JSON.parse((await ctx.catalog.getCompatibleBoards({ boardId })).json) as { boards: { id: string; esphome: { platform: string; board: string } }[] };
   const known = boards.find((b) => b.id === boardId);
   if (!known) {
     if (platform === undefined) {

@@ -9,82 +9,83 @@ import { outputDropNotice, streamBounds } from './stream-bounds.js';
 import type { CommandHandler, StreamItem } from './types.js';
 
 const result = (value: unknown) => ({ result: value });
-const jobs = (list: pb.Job[]) => result(list.map(jobToJson));
+const job = (reply: pb.JobResponse) => result(jobToJson(reply.job!));
+const jobs = (reply: pb.JobsResponse) => result(reply.jobs.map(jobToJson));
 
-/** `firmware/*` commands with upstream names and arguments, onto the firmware contract. */
+/** `firmware/*` commands with upstream names and arguments, onto the firmware service (FirmwareService in firmware.proto). */
 export const firmwareCommands: Record<string, CommandHandler> = {
   'firmware/compile': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration }), args);
-    return result(jobToJson(await ctx.firmware.compile(a.configuration)));
+    return job(await ctx.firmware.compile({ configuration: a.configuration }));
   },
   'firmware/upload': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration, port: v.optional(arg.port, 'OTA') }), args);
-    return result(jobToJson(await ctx.firmware.upload(a.configuration, a.port || 'OTA')));
+    return job(await ctx.firmware.upload({ configuration: a.configuration, port: a.port || 'OTA' }));
   },
   'firmware/install': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration, port: v.optional(arg.port, 'OTA') }), args);
-    const chain = await ctx.firmware.install(a.configuration, a.port || 'OTA');
+    const chain = await ctx.firmware.install({ configuration: a.configuration, port: a.port || 'OTA' });
     // Upstream returns the compile head; the dependent upload rides along.
     return result({ ...jobToJson(chain.compile!), upload: jobToJson(chain.upload!) });
   },
   'firmware/install_bulk': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configurations: arg.configurations, port: v.optional(arg.port, 'OTA') }), args);
-    return jobs(await ctx.firmware.installBulk(a.configurations.map((configuration) => ({ configuration, port: a.port || 'OTA' }))));
+    return jobs(await ctx.firmware.installBulk({ items: a.configurations.map((configuration) => ({ configuration, port: a.port || 'OTA' })) }));
   },
   'firmware/compile_bulk': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configurations: arg.configurations }), args);
-    return jobs(await ctx.firmware.compileBulk(a.configurations));
+    return jobs(await ctx.firmware.compileBulk({ configurations: a.configurations }));
   },
   'firmware/clean': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration }), args);
-    return result(jobToJson(await ctx.firmware.clean(a.configuration)));
+    return job(await ctx.firmware.clean({ configuration: a.configuration }));
   },
   'firmware/reset_build_env': async (ctx, args) => {
     parseArgs(v.strictObject({}), args);
-    return result(jobToJson(await ctx.firmware.resetBuildEnv()));
+    return job(await ctx.firmware.resetBuildEnv({}));
   },
   'firmware/rename': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration, new_name: v.pipe(v.string('must be a string'), v.maxLength(64)) }), args);
-    return result(jobToJson(await ctx.firmware.rename(a.configuration, a.new_name)));
+    return job(await ctx.firmware.rename({ configuration: a.configuration, newName: a.new_name }));
   },
   'firmware/cancel': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ job_id: arg.jobId }), args);
-    return result(jobToJson(await ctx.firmware.cancel(a.job_id)));
+    return job(await ctx.firmware.cancel({ jobId: a.job_id }));
   },
   'firmware/clear': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ status: v.optional(v.picklist(['completed', 'failed', 'cancelled'], 'must be completed, failed or cancelled')) }), args);
-    return result({ removed: await ctx.firmware.clear(a.status ? jobStatusNamed(a.status) : undefined) });
+    return result({ removed: (await ctx.firmware.clear({ status: a.status ? jobStatusNamed(a.status) : undefined })).removedJobIds });
   },
   'firmware/get_jobs': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ status: v.optional(v.picklist(['queued', 'running', 'completed', 'failed', 'cancelled'])), configuration: v.optional(arg.configuration) }), args);
-    const list = (await ctx.firmware.getJobs()).map(jobToJson).filter((j) => (!a.status || j.status === a.status) && (!a.configuration || j.configuration === a.configuration));
+    const list = (await ctx.firmware.getJobs({})).jobs.map(jobToJson).filter((j) => (!a.status || j.status === a.status) && (!a.configuration || j.configuration === a.configuration));
     return result(list);
   },
   'firmware/get_job': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ job_id: arg.jobId }), args);
-    const [job, output] = await Promise.all([ctx.firmware.getJob(a.job_id), ctx.firmware.getJobOutput(a.job_id)]);
-    return result({ ...jobToJson(job), output: output.lines });
+    const [reply, output] = await Promise.all([ctx.firmware.getJob({ jobId: a.job_id }), ctx.firmware.getJobOutput({ jobId: a.job_id })]);
+    return result({ ...jobToJson(reply.job!), output: output.lines });
   },
   'firmware/get_job_output': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ job_id: arg.jobId }), args);
-    const output = await ctx.firmware.getJobOutput(a.job_id);
+    const output = await ctx.firmware.getJobOutput({ jobId: a.job_id });
     return result({ job_id: a.job_id, lines: output.lines, total_lines: output.totalLines });
   },
   'firmware/queue_status': async (ctx, args) => {
     parseArgs(v.strictObject({}), args);
-    const s = await ctx.firmware.queueStatus();
+    const s = await ctx.firmware.queueStatus({});
     const lane = (l: pb.LaneStatus | undefined) => ({ idle: l?.idle ?? true, running: l?.runningJobIds ?? [], depth: l?.depth ?? 0, slots: l?.slots ?? 0 });
     return result({ compile: lane(s.compile), upload: lane(s.upload), held: s.held });
   },
 
   'firmware/get_binaries': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration }), args);
-    const artifacts = await ctx.firmware.getBinaries(a.configuration);
+    const { artifacts } = await ctx.firmware.getBinaries({ configuration: a.configuration });
     return result({ configuration: a.configuration, files: artifacts.map((x) => ({ file: x.file, size: x.sizeBytes, modified_at: new Date(x.modifiedAtMs).toISOString() })) });
   },
   'firmware/download_token': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration, file: v.pipe(v.string('must be a string'), v.maxLength(128)) }), args);
-    const artifacts = await ctx.firmware.getBinaries(a.configuration);
+    const { artifacts } = await ctx.firmware.getBinaries({ configuration: a.configuration });
     if (!artifacts.some((x) => x.file === a.file)) {
       throw new KilnError('not_found', `no artifact ${JSON.stringify(a.file)} for ${a.configuration} (build it first)`, { configuration: a.configuration, file: a.file });
     }
@@ -98,7 +99,7 @@ export const firmwareCommands: Record<string, CommandHandler> = {
    */
   'firmware/follow_job': async (ctx, args, session) => {
     const { job_id: jobId } = parseArgs(v.strictObject({ job_id: arg.jobId }), args);
-    await ctx.firmware.getJob(jobId); // not_found before any stream starts
+    await ctx.firmware.getJob({ jobId }); // not_found before any stream starts
     let seen = 0; // output lines the snapshot covered (log line numbers below this are history)
     let rank = 0;
     const inner = streamEvents<StreamItem & { seq?: number; rank?: number }>({
@@ -116,7 +117,8 @@ export const firmwareCommands: Record<string, CommandHandler> = {
           }
         }),
       snapshot: async function* () {
-        const [job, output] = await Promise.all([ctx.firmware.getJob(jobId), ctx.firmware.getJobOutput(jobId)]);
+        const [reply, output] = await Promise.all([ctx.firmware.getJob({ jobId }), ctx.firmware.getJobOutput({ jobId })]);
+        const job = reply.job!;
         seen = output.totalLines;
         rank = statusRank(job.status);
         yield { event: 'job_state', data: jobToJson(job) };
@@ -147,7 +149,7 @@ export const firmwareCommands: Record<string, CommandHandler> = {
           }
         }),
       snapshot: async function* () {
-        const list = await ctx.firmware.getJobs();
+        const list = (await ctx.firmware.getJobs({})).jobs;
         for (const job of list) ranks.set(job.id, statusRank(job.status));
         yield { event: 'initial_state', data: { jobs: list.map(jobToJson) } };
       },

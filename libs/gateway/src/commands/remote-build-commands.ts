@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { callRpc, firmwarePb, offloaderRpc, receiverRpc, remoteJobRpc, remotePb as pb } from '@kiln/contracts';
+import { firmwarePb, remotePb as pb } from '@kiln/contracts';
 import { DISPLAY_NAME_MAX, isDisplayName, KilnError } from '@kiln/core';
 import { artifactChunks } from '../download.js';
 import { arg, parseArgs, v } from './args.js';
@@ -73,12 +73,12 @@ const peerRef = v.pipe(v.string('must be a string'), v.minLength(1, 'must not be
 
 /**
  * `remote_build/*` commands (upstream names). Receiver side onto the receiver's bus contract, offloader
- * side onto the firmware service's (offloaderRpc); with nothing serving them they fail `unavailable`.
+ * side onto the firmware service's (OffloaderService); with nothing serving them they fail `unavailable`.
  */
 export const remoteBuildCommands: Record<string, CommandHandler> = {
   'remote_build/get_identity': async (ctx, args) => {
     parseArgs(v.strictObject({}), args);
-    return { result: identityToJson(await callRpc(ctx.bus, receiverRpc.getIdentity, {})) };
+    return { result: identityToJson(await ctx.receiver.getIdentity({})) };
   },
   'remote_build/set_pairing_window': async (ctx, args) => {
     const a = parseArgs(
@@ -88,26 +88,26 @@ export const remoteBuildCommands: Record<string, CommandHandler> = {
       }),
       args,
     );
-    return { result: identityToJson(await callRpc(ctx.bus, receiverRpc.setPairingWindow, { open: a.open, timeoutS: a.timeout ?? 0 })) };
+    return { result: identityToJson(await ctx.receiver.setPairingWindow({ open: a.open, timeoutS: a.timeout ?? 0 })) };
   },
   'remote_build/approve_peer': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ dashboard_id: peerRef }), args);
-    const { peer } = await callRpc(ctx.bus, receiverRpc.approvePeer, { peer: a.dashboard_id });
+    const { peer } = await ctx.receiver.approvePeer({ peer: a.dashboard_id });
     return { result: peer ? peerToJson(peer) : null };
   },
   'remote_build/remove_peer': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ dashboard_id: peerRef }), args);
-    return { result: { removed: (await callRpc(ctx.bus, receiverRpc.removePeer, { peer: a.dashboard_id })).removed } };
+    return { result: { removed: (await ctx.receiver.removePeer({ peer: a.dashboard_id })).removed } };
   },
   'remote_build/rotate_identity': async (ctx, args) => {
     parseArgs(v.strictObject({}), args);
-    return { result: identityToJson(await callRpc(ctx.bus, receiverRpc.rotateIdentity, {})) };
+    return { result: identityToJson(await ctx.receiver.rotateIdentity({})) };
   },
 
   // ---- offloader side ----
   'remote_build/get_offloader_settings': async (ctx, args) => {
     parseArgs(v.strictObject({}), args);
-    return { result: offloaderToJson(await callRpc(ctx.bus, offloaderRpc.getSettings, { withoutCreatingIdentity: false })) };
+    return { result: offloaderToJson(await ctx.offloader.getOffloaderSettings({ withoutCreatingIdentity: false })) };
   },
   'remote_build/set_offloader_settings': async (ctx, args) => {
     const a = parseArgs(
@@ -123,11 +123,11 @@ export const remoteBuildCommands: Record<string, CommandHandler> = {
       ...(a.version_match_policy !== undefined ? { versionMatchPolicy: a.version_match_policy } : {}),
       ...(a.include_local_in_pool !== undefined ? { includeLocalInPool: a.include_local_in_pool } : {}),
     };
-    return { result: offloaderToJson(await callRpc(ctx.bus, offloaderRpc.setSettings, request)) };
+    return { result: offloaderToJson(await ctx.offloader.setOffloaderSettings(request)) };
   },
   'remote_build/preview_pair': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ hostname, port }), args);
-    const r = await callRpc(ctx.bus, offloaderRpc.previewPair, { hostname: a.hostname, port: a.port }, PAIRING_CALL_MS);
+    const r = await ctx.offloader.previewPair({ hostname: a.hostname, port: a.port }, { timeoutMs: PAIRING_CALL_MS });
     return {
       result: {
         pin_sha256: r.pinSha256,
@@ -145,32 +145,30 @@ export const remoteBuildCommands: Record<string, CommandHandler> = {
       v.strictObject({ hostname, port, pin_sha256: pin, receiver_label: v.optional(label), offloader_label: v.optional(label), pairing_key: v.optional(v.pipe(v.string('must be a string'), v.maxLength(256, 'is too long'))) }),
       args,
     );
-    const r = await callRpc(
-      ctx.bus,
-      offloaderRpc.requestPair,
+    const r = await ctx.offloader.requestPair(
       { hostname: a.hostname, port: a.port, pinSha256: a.pin_sha256, receiverLabel: a.receiver_label ?? '', offloaderLabel: a.offloader_label ?? '', pairingKey: a.pairing_key ?? '' },
-      PAIRING_CALL_MS,
+      { timeoutMs: PAIRING_CALL_MS },
     );
     return { result: { status: r.status, pairing: r.pairing ? pairingToJson(r.pairing) : null } };
   },
   'remote_build/unpair': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ pin_sha256: pin }), args);
-    return { result: { removed: (await callRpc(ctx.bus, offloaderRpc.unpair, { pinSha256: a.pin_sha256 })).removed } };
+    return { result: { removed: (await ctx.offloader.unpair({ pinSha256: a.pin_sha256 })).removed } };
   },
   'remote_build/set_pairing_enabled': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ pin_sha256: pin, enabled: strictBool }), args);
-    const { pairing } = await callRpc(ctx.bus, offloaderRpc.setPairingEnabled, { pinSha256: a.pin_sha256, enabled: a.enabled });
+    const { pairing } = await ctx.offloader.setPairingEnabled({ pinSha256: a.pin_sha256, enabled: a.enabled });
     return { result: pairing ? pairingToJson(pairing) : null };
   },
   'remote_build/edit_pairing_endpoint': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ pin_sha256: pin, hostname, port }), args);
-    const { pairing } = await callRpc(ctx.bus, offloaderRpc.editPairingEndpoint, { pinSha256: a.pin_sha256, hostname: a.hostname, port: a.port }, PAIRING_CALL_MS);
+    const { pairing } = await ctx.offloader.editPairingEndpoint({ pinSha256: a.pin_sha256, hostname: a.hostname, port: a.port }, { timeoutMs: PAIRING_CALL_MS });
     return { result: pairing ? pairingToJson(pairing) : null };
   },
 };
 
 // ---- builds sent to one receiver (remote_build/submit_job, cancel_job, download_artifacts) ----
-// Onto the firmware service's remoteJobRpc: a submitted build is an ordinary firmware job pinned to
+// Onto the firmware service's RemoteJobService: a submitted build is an ordinary firmware job pinned to
 // that receiver (firmware/follow_job, get_jobs, cancel and the history all see it).
 
 const remoteJobRef = v.strictObject({ pin_sha256: pin, job_id: arg.jobId });
@@ -197,18 +195,18 @@ export const remoteJobCommands: Record<string, CommandHandler> = {
       v.strictObject({ pin_sha256: pin, configuration: arg.configuration, target: v.optional(v.pipe(v.string('must be a string'), v.maxLength(32, 'is too long'))), port: v.optional(arg.port) }),
       args,
     );
-    const { compile, upload } = await callRpc(ctx.bus, remoteJobRpc.submitJob, { pinSha256: a.pin_sha256, configuration: a.configuration, target: a.target ?? '', port: a.port ?? '' });
+    const { compile, upload } = await ctx.remoteJobs.submitJob({ pinSha256: a.pin_sha256, configuration: a.configuration, target: a.target ?? '', port: a.port ?? '' });
     // As firmware/install: the compile head (pinned to the receiver), its local upload alongside.
     return { result: { job_id: compile!.id, ...jobToJson(compile!), ...(upload ? { upload: jobToJson(upload) } : {}) } };
   },
   'remote_build/cancel_job': async (ctx, args) => {
     const a = parseArgs(remoteJobRef, args);
-    const { job } = await callRpc(ctx.bus, remoteJobRpc.cancelJob, { pinSha256: a.pin_sha256, jobId: a.job_id });
+    const { job } = await ctx.remoteJobs.cancelJob({ pinSha256: a.pin_sha256, jobId: a.job_id });
     return { result: { sent: true, cancelled: true, ...jobToJson(job!) } };
   },
   'remote_build/download_artifacts': async (ctx, args) => {
     const a = parseArgs(remoteJobRef, args);
-    const set = await callRpc(ctx.bus, remoteJobRpc.downloadArtifacts, { pinSha256: a.pin_sha256, jobId: a.job_id });
+    const set = await ctx.remoteJobs.downloadArtifacts({ pinSha256: a.pin_sha256, jobId: a.job_id });
     const images = [];
     for (const image of set.images) images.push({ name: image.name, offset: image.offset, size: image.size, data_b64: await readImage(ctx, a.job_id, set.configuration, image) });
     return { result: { job_id: a.job_id, configuration: set.configuration, images } };

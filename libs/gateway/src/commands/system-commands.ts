@@ -1,4 +1,4 @@
-import { callRpc, offloaderRpc, receiverRpc, remotePb as pb } from '@kiln/contracts';
+import { remotePb as pb } from '@kiln/contracts';
 import { disposeAll, KilnError } from '@kiln/core';
 import { streamEvents } from '@kiln/streams';
 import { deviceToJson } from './devices-commands.js';
@@ -54,12 +54,12 @@ export const systemCommands: Record<string, CommandHandler> = {
         const devices = ctx.devices.list().map(deviceToJson);
         return (async function* () {
           const [jobs, receiver, offloader] = await Promise.all([
-            ctx.firmware.getJobs(),
-            remoteBuildState(async () => identityToJson(await callRpc(ctx.bus, receiverRpc.getIdentity, {}, REMOTE_STATE_TIMEOUT_MS))),
-            remoteBuildState(async () => offloaderToJson(await callRpc(ctx.bus, offloaderRpc.getSettings, { withoutCreatingIdentity: true }, REMOTE_STATE_TIMEOUT_MS))),
+            ctx.firmware.getJobs({}),
+            remoteBuildState(async () => identityToJson(await ctx.receiver.getIdentity({}, { timeoutMs: REMOTE_STATE_TIMEOUT_MS }))),
+            remoteBuildState(async () => offloaderToJson(await ctx.offloader.getOffloaderSettings({ withoutCreatingIdentity: true }, { timeoutMs: REMOTE_STATE_TIMEOUT_MS }))),
           ]);
           const remote_build = { receiver: receiver.state, receiver_error: receiver.error, offloader: offloader.state, offloader_error: offloader.error };
-          yield { event: 'initial_state', data: { devices, jobs: jobs.map(jobToJson), remote_build } };
+          yield { event: 'initial_state', data: { devices, jobs: jobs.jobs.map(jobToJson), remote_build } };
         })();
       },
     });

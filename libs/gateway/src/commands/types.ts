@@ -1,5 +1,5 @@
 import type { Bus } from '@kiln/bus';
-import type { CatalogApi, FirmwareApi } from '@kiln/contracts';
+import type { BusClient, catalogPb, firmwarePb, remotePb } from '@kiln/contracts';
 import type { EventStream } from '@kiln/streams';
 import type { DeviceRegistry } from '../devices/index.js';
 import type { Authenticator } from '../auth.js';
@@ -11,8 +11,14 @@ export type StreamItem = { event: string; data: unknown } | { result: unknown };
 export type CommandOutcome = { result: unknown } | { stream: EventStream<StreamItem> };
 
 export interface CommandContext {
-  firmware: FirmwareApi;
-  catalog: CatalogApi;
+  firmware: BusClient<firmwarePb.FirmwareServiceDefinition>;
+  catalog: BusClient<catalogPb.CatalogServiceDefinition>;
+  /** Builds sent to one receiver, served by the firmware service. */
+  remoteJobs: BusClient<firmwarePb.RemoteJobServiceDefinition>;
+  /** Offloader control, served by the firmware service. */
+  offloader: BusClient<remotePb.OffloaderServiceDefinition>;
+  /** Receiver control, served by a hosted receiver (if any). */
+  receiver: BusClient<remotePb.ReceiverControlServiceDefinition>;
   devices: DeviceRegistry;
   downloads: DownloadTokens;
   auth: Authenticator;

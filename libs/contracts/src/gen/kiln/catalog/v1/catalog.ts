@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 
 export const protobufPackage = "kiln.catalog.v1";
 
@@ -752,6 +753,232 @@ export const JsonResult: MessageFns<JsonResult> = {
     }
   },
 };
+
+/**
+ * Every catalog query on the bus. Subjects keep upstream's command names (`/` → `.`), listed per
+ * method in libs/contracts/src/subjects.ts. Replies are the upstream-shaped result as JSON text.
+ */
+export type CatalogServiceDefinition = typeof CatalogServiceDefinition;
+export const CatalogServiceDefinition = {
+  name: "CatalogService",
+  fullName: "kiln.catalog.v1.CatalogService",
+  methods: {
+    getComponents: {
+      name: "GetComponents",
+      requestType: GetComponentsRequest as typeof GetComponentsRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getComponentBodies: {
+      name: "GetComponentBodies",
+      requestType: GetComponentBodiesRequest as typeof GetComponentBodiesRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getCategories: {
+      name: "GetCategories",
+      requestType: GetCategoriesRequest as typeof GetCategoriesRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getIntegrationDocs: {
+      name: "GetIntegrationDocs",
+      requestType: GetIntegrationDocsRequest as typeof GetIntegrationDocsRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getPinRegistryModes: {
+      name: "GetPinRegistryModes",
+      requestType: GetPinRegistryModesRequest as typeof GetPinRegistryModesRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getBoards: {
+      name: "GetBoards",
+      requestType: GetBoardsRequest as typeof GetBoardsRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getBoard: {
+      name: "GetBoard",
+      requestType: BoardRequest as typeof BoardRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getCompatibleBoards: {
+      name: "GetCompatibleBoards",
+      requestType: BoardRequest as typeof BoardRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getAutomations: {
+      name: "GetAutomations",
+      requestType: GetAutomationsRequest as typeof GetAutomationsRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getAutomationBodies: {
+      name: "GetAutomationBodies",
+      requestType: GetAutomationBodiesRequest as typeof GetAutomationBodiesRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+    getInfo: {
+      name: "GetInfo",
+      requestType: GetInfoRequest as typeof GetInfoRequest,
+      requestStream: false,
+      responseType: JsonResult as typeof JsonResult,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Every catalog query on the bus. Subjects keep upstream's command names (`/` → `.`), listed per
+ * method in libs/contracts/src/subjects.ts. Replies are the upstream-shaped result as JSON text.
+ */
+export type CatalogServiceService = typeof CatalogServiceService;
+export const CatalogServiceService = {
+  getComponents: {
+    path: "/kiln.catalog.v1.CatalogService/GetComponents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetComponentsRequest): Buffer => Buffer.from(GetComponentsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetComponentsRequest => GetComponentsRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getComponentBodies: {
+    path: "/kiln.catalog.v1.CatalogService/GetComponentBodies" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetComponentBodiesRequest): Buffer =>
+      Buffer.from(GetComponentBodiesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetComponentBodiesRequest => GetComponentBodiesRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getCategories: {
+    path: "/kiln.catalog.v1.CatalogService/GetCategories" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCategoriesRequest): Buffer => Buffer.from(GetCategoriesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCategoriesRequest => GetCategoriesRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getIntegrationDocs: {
+    path: "/kiln.catalog.v1.CatalogService/GetIntegrationDocs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetIntegrationDocsRequest): Buffer =>
+      Buffer.from(GetIntegrationDocsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetIntegrationDocsRequest => GetIntegrationDocsRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getPinRegistryModes: {
+    path: "/kiln.catalog.v1.CatalogService/GetPinRegistryModes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetPinRegistryModesRequest): Buffer =>
+      Buffer.from(GetPinRegistryModesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetPinRegistryModesRequest => GetPinRegistryModesRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getBoards: {
+    path: "/kiln.catalog.v1.CatalogService/GetBoards" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetBoardsRequest): Buffer => Buffer.from(GetBoardsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBoardsRequest => GetBoardsRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getBoard: {
+    path: "/kiln.catalog.v1.CatalogService/GetBoard" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BoardRequest): Buffer => Buffer.from(BoardRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BoardRequest => BoardRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getCompatibleBoards: {
+    path: "/kiln.catalog.v1.CatalogService/GetCompatibleBoards" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BoardRequest): Buffer => Buffer.from(BoardRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BoardRequest => BoardRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getAutomations: {
+    path: "/kiln.catalog.v1.CatalogService/GetAutomations" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAutomationsRequest): Buffer =>
+      Buffer.from(GetAutomationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAutomationsRequest => GetAutomationsRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getAutomationBodies: {
+    path: "/kiln.catalog.v1.CatalogService/GetAutomationBodies" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAutomationBodiesRequest): Buffer =>
+      Buffer.from(GetAutomationBodiesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAutomationBodiesRequest => GetAutomationBodiesRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+  getInfo: {
+    path: "/kiln.catalog.v1.CatalogService/GetInfo" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetInfoRequest): Buffer => Buffer.from(GetInfoRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetInfoRequest => GetInfoRequest.decode(value),
+    responseSerialize: (value: JsonResult): Buffer => Buffer.from(JsonResult.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonResult => JsonResult.decode(value),
+  },
+} as const;
+
+export interface CatalogServiceServer extends UntypedServiceImplementation {
+  getComponents: handleUnaryCall<GetComponentsRequest, JsonResult>;
+  getComponentBodies: handleUnaryCall<GetComponentBodiesRequest, JsonResult>;
+  getCategories: handleUnaryCall<GetCategoriesRequest, JsonResult>;
+  getIntegrationDocs: handleUnaryCall<GetIntegrationDocsRequest, JsonResult>;
+  getPinRegistryModes: handleUnaryCall<GetPinRegistryModesRequest, JsonResult>;
+  getBoards: handleUnaryCall<GetBoardsRequest, JsonResult>;
+  getBoard: handleUnaryCall<BoardRequest, JsonResult>;
+  getCompatibleBoards: handleUnaryCall<BoardRequest, JsonResult>;
+  getAutomations: handleUnaryCall<GetAutomationsRequest, JsonResult>;
+  getAutomationBodies: handleUnaryCall<GetAutomationBodiesRequest, JsonResult>;
+  getInfo: handleUnaryCall<GetInfoRequest, JsonResult>;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 
 export const protobufPackage = "kiln.firmware.v1";
 
@@ -2588,6 +2589,398 @@ export const RemoteArtifactsResponse: MessageFns<RemoteArtifactsResponse> = {
     }
   },
 };
+
+/** The firmware lanes' commands (upstream firmware/* names): kiln.firmware.<snake_case method>. */
+export type FirmwareServiceDefinition = typeof FirmwareServiceDefinition;
+export const FirmwareServiceDefinition = {
+  name: "FirmwareService",
+  fullName: "kiln.firmware.v1.FirmwareService",
+  methods: {
+    compile: {
+      name: "Compile",
+      requestType: CompileRequest as typeof CompileRequest,
+      requestStream: false,
+      responseType: JobResponse as typeof JobResponse,
+      responseStream: false,
+      options: {},
+    },
+    upload: {
+      name: "Upload",
+      requestType: UploadRequest as typeof UploadRequest,
+      requestStream: false,
+      responseType: JobResponse as typeof JobResponse,
+      responseStream: false,
+      options: {},
+    },
+    install: {
+      name: "Install",
+      requestType: InstallRequest as typeof InstallRequest,
+      requestStream: false,
+      responseType: InstallResponse as typeof InstallResponse,
+      responseStream: false,
+      options: {},
+    },
+    installBulk: {
+      name: "InstallBulk",
+      requestType: InstallBulkRequest as typeof InstallBulkRequest,
+      requestStream: false,
+      responseType: JobsResponse as typeof JobsResponse,
+      responseStream: false,
+      options: {},
+    },
+    compileBulk: {
+      name: "CompileBulk",
+      requestType: CompileBulkRequest as typeof CompileBulkRequest,
+      requestStream: false,
+      responseType: JobsResponse as typeof JobsResponse,
+      responseStream: false,
+      options: {},
+    },
+    clean: {
+      name: "Clean",
+      requestType: CleanRequest as typeof CleanRequest,
+      requestStream: false,
+      responseType: JobResponse as typeof JobResponse,
+      responseStream: false,
+      options: {},
+    },
+    resetBuildEnv: {
+      name: "ResetBuildEnv",
+      requestType: ResetBuildEnvRequest as typeof ResetBuildEnvRequest,
+      requestStream: false,
+      responseType: JobResponse as typeof JobResponse,
+      responseStream: false,
+      options: {},
+    },
+    rename: {
+      name: "Rename",
+      requestType: RenameRequest as typeof RenameRequest,
+      requestStream: false,
+      responseType: JobResponse as typeof JobResponse,
+      responseStream: false,
+      options: {},
+    },
+    cancel: {
+      name: "Cancel",
+      requestType: CancelRequest as typeof CancelRequest,
+      requestStream: false,
+      responseType: JobResponse as typeof JobResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** Remove finished jobs (only those with `status`, when given) and their logs. */
+    clear: {
+      name: "Clear",
+      requestType: ClearRequest as typeof ClearRequest,
+      requestStream: false,
+      responseType: ClearResponse as typeof ClearResponse,
+      responseStream: false,
+      options: {},
+    },
+    getJobs: {
+      name: "GetJobs",
+      requestType: GetJobsRequest as typeof GetJobsRequest,
+      requestStream: false,
+      responseType: JobsResponse as typeof JobsResponse,
+      responseStream: false,
+      options: {},
+    },
+    getJob: {
+      name: "GetJob",
+      requestType: GetJobRequest as typeof GetJobRequest,
+      requestStream: false,
+      responseType: JobResponse as typeof JobResponse,
+      responseStream: false,
+      options: {},
+    },
+    getJobOutput: {
+      name: "GetJobOutput",
+      requestType: GetJobOutputRequest as typeof GetJobOutputRequest,
+      requestStream: false,
+      responseType: GetJobOutputResponse as typeof GetJobOutputResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** Fully qualified: inside the service, `QueueStatus` names this method. */
+    queueStatus: {
+      name: "QueueStatus",
+      requestType: QueueStatusRequest as typeof QueueStatusRequest,
+      requestStream: false,
+      responseType: QueueStatus as typeof QueueStatus,
+      responseStream: false,
+      options: {},
+    },
+    getBinaries: {
+      name: "GetBinaries",
+      requestType: GetBinariesRequest as typeof GetBinariesRequest,
+      requestStream: false,
+      responseType: GetBinariesResponse as typeof GetBinariesResponse,
+      responseStream: false,
+      options: {},
+    },
+    readArtifact: {
+      name: "ReadArtifact",
+      requestType: ReadArtifactRequest as typeof ReadArtifactRequest,
+      requestStream: false,
+      responseType: ReadArtifactResponse as typeof ReadArtifactResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/** The firmware lanes' commands (upstream firmware/* names): kiln.firmware.<snake_case method>. */
+export type FirmwareServiceService = typeof FirmwareServiceService;
+export const FirmwareServiceService = {
+  compile: {
+    path: "/kiln.firmware.v1.FirmwareService/Compile" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompileRequest): Buffer => Buffer.from(CompileRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompileRequest => CompileRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  upload: {
+    path: "/kiln.firmware.v1.FirmwareService/Upload" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UploadRequest): Buffer => Buffer.from(UploadRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UploadRequest => UploadRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  install: {
+    path: "/kiln.firmware.v1.FirmwareService/Install" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: InstallRequest): Buffer => Buffer.from(InstallRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InstallRequest => InstallRequest.decode(value),
+    responseSerialize: (value: InstallResponse): Buffer => Buffer.from(InstallResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InstallResponse => InstallResponse.decode(value),
+  },
+  installBulk: {
+    path: "/kiln.firmware.v1.FirmwareService/InstallBulk" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: InstallBulkRequest): Buffer => Buffer.from(InstallBulkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InstallBulkRequest => InstallBulkRequest.decode(value),
+    responseSerialize: (value: JobsResponse): Buffer => Buffer.from(JobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobsResponse => JobsResponse.decode(value),
+  },
+  compileBulk: {
+    path: "/kiln.firmware.v1.FirmwareService/CompileBulk" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompileBulkRequest): Buffer => Buffer.from(CompileBulkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompileBulkRequest => CompileBulkRequest.decode(value),
+    responseSerialize: (value: JobsResponse): Buffer => Buffer.from(JobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobsResponse => JobsResponse.decode(value),
+  },
+  clean: {
+    path: "/kiln.firmware.v1.FirmwareService/Clean" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CleanRequest): Buffer => Buffer.from(CleanRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CleanRequest => CleanRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  resetBuildEnv: {
+    path: "/kiln.firmware.v1.FirmwareService/ResetBuildEnv" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResetBuildEnvRequest): Buffer => Buffer.from(ResetBuildEnvRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResetBuildEnvRequest => ResetBuildEnvRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  rename: {
+    path: "/kiln.firmware.v1.FirmwareService/Rename" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenameRequest): Buffer => Buffer.from(RenameRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenameRequest => RenameRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  cancel: {
+    path: "/kiln.firmware.v1.FirmwareService/Cancel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelRequest): Buffer => Buffer.from(CancelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelRequest => CancelRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  /** Remove finished jobs (only those with `status`, when given) and their logs. */
+  clear: {
+    path: "/kiln.firmware.v1.FirmwareService/Clear" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClearRequest): Buffer => Buffer.from(ClearRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClearRequest => ClearRequest.decode(value),
+    responseSerialize: (value: ClearResponse): Buffer => Buffer.from(ClearResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClearResponse => ClearResponse.decode(value),
+  },
+  getJobs: {
+    path: "/kiln.firmware.v1.FirmwareService/GetJobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetJobsRequest): Buffer => Buffer.from(GetJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetJobsRequest => GetJobsRequest.decode(value),
+    responseSerialize: (value: JobsResponse): Buffer => Buffer.from(JobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobsResponse => JobsResponse.decode(value),
+  },
+  getJob: {
+    path: "/kiln.firmware.v1.FirmwareService/GetJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetJobRequest): Buffer => Buffer.from(GetJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetJobRequest => GetJobRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  getJobOutput: {
+    path: "/kiln.firmware.v1.FirmwareService/GetJobOutput" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetJobOutputRequest): Buffer => Buffer.from(GetJobOutputRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetJobOutputRequest => GetJobOutputRequest.decode(value),
+    responseSerialize: (value: GetJobOutputResponse): Buffer =>
+      Buffer.from(GetJobOutputResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetJobOutputResponse => GetJobOutputResponse.decode(value),
+  },
+  /** Fully qualified: inside the service, `QueueStatus` names this method. */
+  queueStatus: {
+    path: "/kiln.firmware.v1.FirmwareService/QueueStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: QueueStatusRequest): Buffer => Buffer.from(QueueStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): QueueStatusRequest => QueueStatusRequest.decode(value),
+    responseSerialize: (value: QueueStatus): Buffer => Buffer.from(QueueStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): QueueStatus => QueueStatus.decode(value),
+  },
+  getBinaries: {
+    path: "/kiln.firmware.v1.FirmwareService/GetBinaries" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetBinariesRequest): Buffer => Buffer.from(GetBinariesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBinariesRequest => GetBinariesRequest.decode(value),
+    responseSerialize: (value: GetBinariesResponse): Buffer => Buffer.from(GetBinariesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetBinariesResponse => GetBinariesResponse.decode(value),
+  },
+  readArtifact: {
+    path: "/kiln.firmware.v1.FirmwareService/ReadArtifact" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReadArtifactRequest): Buffer => Buffer.from(ReadArtifactRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadArtifactRequest => ReadArtifactRequest.decode(value),
+    responseSerialize: (value: ReadArtifactResponse): Buffer =>
+      Buffer.from(ReadArtifactResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReadArtifactResponse => ReadArtifactResponse.decode(value),
+  },
+} as const;
+
+export interface FirmwareServiceServer extends UntypedServiceImplementation {
+  compile: handleUnaryCall<CompileRequest, JobResponse>;
+  upload: handleUnaryCall<UploadRequest, JobResponse>;
+  install: handleUnaryCall<InstallRequest, InstallResponse>;
+  installBulk: handleUnaryCall<InstallBulkRequest, JobsResponse>;
+  compileBulk: handleUnaryCall<CompileBulkRequest, JobsResponse>;
+  clean: handleUnaryCall<CleanRequest, JobResponse>;
+  resetBuildEnv: handleUnaryCall<ResetBuildEnvRequest, JobResponse>;
+  rename: handleUnaryCall<RenameRequest, JobResponse>;
+  cancel: handleUnaryCall<CancelRequest, JobResponse>;
+  /** Remove finished jobs (only those with `status`, when given) and their logs. */
+  clear: handleUnaryCall<ClearRequest, ClearResponse>;
+  getJobs: handleUnaryCall<GetJobsRequest, JobsResponse>;
+  getJob: handleUnaryCall<GetJobRequest, JobResponse>;
+  getJobOutput: handleUnaryCall<GetJobOutputRequest, GetJobOutputResponse>;
+  /** Fully qualified: inside the service, `QueueStatus` names this method. */
+  queueStatus: handleUnaryCall<QueueStatusRequest, QueueStatus>;
+  getBinaries: handleUnaryCall<GetBinariesRequest, GetBinariesResponse>;
+  readArtifact: handleUnaryCall<ReadArtifactRequest, ReadArtifactResponse>;
+}
+
+/**
+ * Builds sent to one receiver (upstream remote_build/submit_job, cancel_job, download_artifacts),
+ * served by the firmware service beside the offloader's other commands: kiln.firmware.offloader.<method>.
+ */
+export type RemoteJobServiceDefinition = typeof RemoteJobServiceDefinition;
+export const RemoteJobServiceDefinition = {
+  name: "RemoteJobService",
+  fullName: "kiln.firmware.v1.RemoteJobService",
+  methods: {
+    submitJob: {
+      name: "SubmitJob",
+      requestType: SubmitRemoteJobRequest as typeof SubmitRemoteJobRequest,
+      requestStream: false,
+      responseType: InstallResponse as typeof InstallResponse,
+      responseStream: false,
+      options: {},
+    },
+    cancelJob: {
+      name: "CancelJob",
+      requestType: RemoteJobRequest as typeof RemoteJobRequest,
+      requestStream: false,
+      responseType: JobResponse as typeof JobResponse,
+      responseStream: false,
+      options: {},
+    },
+    downloadArtifacts: {
+      name: "DownloadArtifacts",
+      requestType: RemoteJobRequest as typeof RemoteJobRequest,
+      requestStream: false,
+      responseType: RemoteArtifactsResponse as typeof RemoteArtifactsResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Builds sent to one receiver (upstream remote_build/submit_job, cancel_job, download_artifacts),
+ * served by the firmware service beside the offloader's other commands: kiln.firmware.offloader.<method>.
+ */
+export type RemoteJobServiceService = typeof RemoteJobServiceService;
+export const RemoteJobServiceService = {
+  submitJob: {
+    path: "/kiln.firmware.v1.RemoteJobService/SubmitJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SubmitRemoteJobRequest): Buffer =>
+      Buffer.from(SubmitRemoteJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SubmitRemoteJobRequest => SubmitRemoteJobRequest.decode(value),
+    responseSerialize: (value: InstallResponse): Buffer => Buffer.from(InstallResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InstallResponse => InstallResponse.decode(value),
+  },
+  cancelJob: {
+    path: "/kiln.firmware.v1.RemoteJobService/CancelJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoteJobRequest): Buffer => Buffer.from(RemoteJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoteJobRequest => RemoteJobRequest.decode(value),
+    responseSerialize: (value: JobResponse): Buffer => Buffer.from(JobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobResponse => JobResponse.decode(value),
+  },
+  downloadArtifacts: {
+    path: "/kiln.firmware.v1.RemoteJobService/DownloadArtifacts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoteJobRequest): Buffer => Buffer.from(RemoteJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoteJobRequest => RemoteJobRequest.decode(value),
+    responseSerialize: (value: RemoteArtifactsResponse): Buffer =>
+      Buffer.from(RemoteArtifactsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoteArtifactsResponse => RemoteArtifactsResponse.decode(value),
+  },
+} as const;
+
+export interface RemoteJobServiceServer extends UntypedServiceImplementation {
+  submitJob: handleUnaryCall<SubmitRemoteJobRequest, InstallResponse>;
+  cancelJob: handleUnaryCall<RemoteJobRequest, JobResponse>;
+  downloadArtifacts: handleUnaryCall<RemoteJobRequest, RemoteArtifactsResponse>;
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { JobType } from "./firmware.js";
 
 export const protobufPackage = "kiln.firmware.v1";
@@ -693,6 +694,112 @@ export const WorkerExitedAck: MessageFns<WorkerExitedAck> = {
     }
   },
 };
+
+/** Served by one worker: kiln.firmware.worker.<worker_id>.<method>. */
+export type WorkerServiceDefinition = typeof WorkerServiceDefinition;
+export const WorkerServiceDefinition = {
+  name: "WorkerService",
+  fullName: "kiln.firmware.v1.WorkerService",
+  methods: {
+    run: {
+      name: "Run",
+      requestType: WorkerRunRequest as typeof WorkerRunRequest,
+      requestStream: false,
+      responseType: WorkerRunReply as typeof WorkerRunReply,
+      responseStream: false,
+      options: {},
+    },
+    cancel: {
+      name: "Cancel",
+      requestType: WorkerCancelRequest as typeof WorkerCancelRequest,
+      requestStream: false,
+      responseType: WorkerCancelReply as typeof WorkerCancelReply,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/** Served by one worker: kiln.firmware.worker.<worker_id>.<method>. */
+export type WorkerServiceService = typeof WorkerServiceService;
+export const WorkerServiceService = {
+  run: {
+    path: "/kiln.firmware.v1.WorkerService/Run" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WorkerRunRequest): Buffer => Buffer.from(WorkerRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WorkerRunRequest => WorkerRunRequest.decode(value),
+    responseSerialize: (value: WorkerRunReply): Buffer => Buffer.from(WorkerRunReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WorkerRunReply => WorkerRunReply.decode(value),
+  },
+  cancel: {
+    path: "/kiln.firmware.v1.WorkerService/Cancel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WorkerCancelRequest): Buffer => Buffer.from(WorkerCancelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WorkerCancelRequest => WorkerCancelRequest.decode(value),
+    responseSerialize: (value: WorkerCancelReply): Buffer => Buffer.from(WorkerCancelReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WorkerCancelReply => WorkerCancelReply.decode(value),
+  },
+} as const;
+
+export interface WorkerServiceServer extends UntypedServiceImplementation {
+  run: handleUnaryCall<WorkerRunRequest, WorkerRunReply>;
+  cancel: handleUnaryCall<WorkerCancelRequest, WorkerCancelReply>;
+}
+
+/** Served by the firmware service for one running job: kiln.firmware.worker.job.<job_id>.<method>. */
+export type WorkerJobServiceDefinition = typeof WorkerJobServiceDefinition;
+export const WorkerJobServiceDefinition = {
+  name: "WorkerJobService",
+  fullName: "kiln.firmware.v1.WorkerJobService",
+  methods: {
+    output: {
+      name: "Output",
+      requestType: WorkerOutput as typeof WorkerOutput,
+      requestStream: false,
+      responseType: WorkerOutputAck as typeof WorkerOutputAck,
+      responseStream: false,
+      options: {},
+    },
+    exited: {
+      name: "Exited",
+      requestType: WorkerExited as typeof WorkerExited,
+      requestStream: false,
+      responseType: WorkerExitedAck as typeof WorkerExitedAck,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/** Served by the firmware service for one running job: kiln.firmware.worker.job.<job_id>.<method>. */
+export type WorkerJobServiceService = typeof WorkerJobServiceService;
+export const WorkerJobServiceService = {
+  output: {
+    path: "/kiln.firmware.v1.WorkerJobService/Output" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WorkerOutput): Buffer => Buffer.from(WorkerOutput.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WorkerOutput => WorkerOutput.decode(value),
+    responseSerialize: (value: WorkerOutputAck): Buffer => Buffer.from(WorkerOutputAck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WorkerOutputAck => WorkerOutputAck.decode(value),
+  },
+  exited: {
+    path: "/kiln.firmware.v1.WorkerJobService/Exited" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WorkerExited): Buffer => Buffer.from(WorkerExited.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WorkerExited => WorkerExited.decode(value),
+    responseSerialize: (value: WorkerExitedAck): Buffer => Buffer.from(WorkerExitedAck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WorkerExitedAck => WorkerExitedAck.decode(value),
+  },
+} as const;
+
+export interface WorkerJobServiceServer extends UntypedServiceImplementation {
+  output: handleUnaryCall<WorkerOutput, WorkerOutputAck>;
+  exited: handleUnaryCall<WorkerExited, WorkerExitedAck>;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;

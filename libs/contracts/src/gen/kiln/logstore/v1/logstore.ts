@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import type { handleServerStreamingCall, handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 
 export const protobufPackage = "kiln.logstore.v1";
 
@@ -1014,6 +1015,137 @@ export const LogDeleted: MessageFns<LogDeleted> = {
     }
   },
 };
+
+/**
+ * Served over gRPC (every method) and on the bus (the unary ones: kiln.logstore.<method>, CloseLog on
+ * kiln.logstore.close; a bus follow is built from the events above and paged reads).
+ */
+export type LogStoreServiceDefinition = typeof LogStoreServiceDefinition;
+export const LogStoreServiceDefinition = {
+  name: "LogStoreService",
+  fullName: "kiln.logstore.v1.LogStoreService",
+  methods: {
+    append: {
+      name: "Append",
+      requestType: AppendRequest as typeof AppendRequest,
+      requestStream: false,
+      responseType: AppendResponse as typeof AppendResponse,
+      responseStream: false,
+      options: {},
+    },
+    closeLog: {
+      name: "CloseLog",
+      requestType: CloseLogRequest as typeof CloseLogRequest,
+      requestStream: false,
+      responseType: CloseLogResponse as typeof CloseLogResponse,
+      responseStream: false,
+      options: {},
+    },
+    read: {
+      name: "Read",
+      requestType: ReadRequest as typeof ReadRequest,
+      requestStream: false,
+      responseType: ReadResponse as typeof ReadResponse,
+      responseStream: false,
+      options: {},
+    },
+    follow: {
+      name: "Follow",
+      requestType: FollowRequest as typeof FollowRequest,
+      requestStream: false,
+      responseType: FollowResponse as typeof FollowResponse,
+      responseStream: true,
+      options: {},
+    },
+    delete: {
+      name: "Delete",
+      requestType: DeleteRequest as typeof DeleteRequest,
+      requestStream: false,
+      responseType: DeleteResponse as typeof DeleteResponse,
+      responseStream: false,
+      options: {},
+    },
+    list: {
+      name: "List",
+      requestType: ListRequest as typeof ListRequest,
+      requestStream: false,
+      responseType: ListResponse as typeof ListResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Served over gRPC (every method) and on the bus (the unary ones: kiln.logstore.<method>, CloseLog on
+ * kiln.logstore.close; a bus follow is built from the events above and paged reads).
+ */
+export type LogStoreServiceService = typeof LogStoreServiceService;
+export const LogStoreServiceService = {
+  append: {
+    path: "/kiln.logstore.v1.LogStoreService/Append" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AppendRequest): Buffer => Buffer.from(AppendRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AppendRequest => AppendRequest.decode(value),
+    responseSerialize: (value: AppendResponse): Buffer => Buffer.from(AppendResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AppendResponse => AppendResponse.decode(value),
+  },
+  closeLog: {
+    path: "/kiln.logstore.v1.LogStoreService/CloseLog" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CloseLogRequest): Buffer => Buffer.from(CloseLogRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CloseLogRequest => CloseLogRequest.decode(value),
+    responseSerialize: (value: CloseLogResponse): Buffer => Buffer.from(CloseLogResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CloseLogResponse => CloseLogResponse.decode(value),
+  },
+  read: {
+    path: "/kiln.logstore.v1.LogStoreService/Read" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReadRequest): Buffer => Buffer.from(ReadRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadRequest => ReadRequest.decode(value),
+    responseSerialize: (value: ReadResponse): Buffer => Buffer.from(ReadResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReadResponse => ReadResponse.decode(value),
+  },
+  follow: {
+    path: "/kiln.logstore.v1.LogStoreService/Follow" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: FollowRequest): Buffer => Buffer.from(FollowRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FollowRequest => FollowRequest.decode(value),
+    responseSerialize: (value: FollowResponse): Buffer => Buffer.from(FollowResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FollowResponse => FollowResponse.decode(value),
+  },
+  delete: {
+    path: "/kiln.logstore.v1.LogStoreService/Delete" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteRequest): Buffer => Buffer.from(DeleteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteRequest => DeleteRequest.decode(value),
+    responseSerialize: (value: DeleteResponse): Buffer => Buffer.from(DeleteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteResponse => DeleteResponse.decode(value),
+  },
+  list: {
+    path: "/kiln.logstore.v1.LogStoreService/List" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRequest): Buffer => Buffer.from(ListRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRequest => ListRequest.decode(value),
+    responseSerialize: (value: ListResponse): Buffer => Buffer.from(ListResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListResponse => ListResponse.decode(value),
+  },
+} as const;
+
+export interface LogStoreServiceServer extends UntypedServiceImplementation {
+  append: handleUnaryCall<AppendRequest, AppendResponse>;
+  closeLog: handleUnaryCall<CloseLogRequest, CloseLogResponse>;
+  read: handleUnaryCall<ReadRequest, ReadResponse>;
+  follow: handleServerStreamingCall<FollowRequest, FollowResponse>;
+  delete: handleUnaryCall<DeleteRequest, DeleteResponse>;
+  list: handleUnaryCall<ListRequest, ListResponse>;
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());

@@ -6,6 +6,12 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import type {
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 
 export const protobufPackage = "kiln.remote.v1";
 
@@ -3614,6 +3620,509 @@ export const EditPairingEndpointResponse: MessageFns<EditPairingEndpointResponse
     }
   },
 };
+
+export type PairingServiceDefinition = typeof PairingServiceDefinition;
+export const PairingServiceDefinition = {
+  name: "PairingService",
+  fullName: "kiln.remote.v1.PairingService",
+  methods: {
+    previewIdentity: {
+      name: "PreviewIdentity",
+      requestType: PreviewIdentityRequest as typeof PreviewIdentityRequest,
+      requestStream: false,
+      responseType: PreviewIdentityResponse as typeof PreviewIdentityResponse,
+      responseStream: false,
+      options: {},
+    },
+    requestPair: {
+      name: "RequestPair",
+      requestType: RequestPairRequest as typeof RequestPairRequest,
+      requestStream: false,
+      responseType: RequestPairResponse as typeof RequestPairResponse,
+      responseStream: false,
+      options: {},
+    },
+    pairStatus: {
+      name: "PairStatus",
+      requestType: PairStatusRequest as typeof PairStatusRequest,
+      requestStream: false,
+      responseType: PairStatusResponse as typeof PairStatusResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+export type PairingServiceService = typeof PairingServiceService;
+export const PairingServiceService = {
+  previewIdentity: {
+    path: "/kiln.remote.v1.PairingService/PreviewIdentity" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PreviewIdentityRequest): Buffer =>
+      Buffer.from(PreviewIdentityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PreviewIdentityRequest => PreviewIdentityRequest.decode(value),
+    responseSerialize: (value: PreviewIdentityResponse): Buffer =>
+      Buffer.from(PreviewIdentityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PreviewIdentityResponse => PreviewIdentityResponse.decode(value),
+  },
+  requestPair: {
+    path: "/kiln.remote.v1.PairingService/RequestPair" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RequestPairRequest): Buffer => Buffer.from(RequestPairRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RequestPairRequest => RequestPairRequest.decode(value),
+    responseSerialize: (value: RequestPairResponse): Buffer => Buffer.from(RequestPairResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RequestPairResponse => RequestPairResponse.decode(value),
+  },
+  pairStatus: {
+    path: "/kiln.remote.v1.PairingService/PairStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PairStatusRequest): Buffer => Buffer.from(PairStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PairStatusRequest => PairStatusRequest.decode(value),
+    responseSerialize: (value: PairStatusResponse): Buffer => Buffer.from(PairStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PairStatusResponse => PairStatusResponse.decode(value),
+  },
+} as const;
+
+export interface PairingServiceServer extends UntypedServiceImplementation {
+  previewIdentity: handleUnaryCall<PreviewIdentityRequest, PreviewIdentityResponse>;
+  requestPair: handleUnaryCall<RequestPairRequest, RequestPairResponse>;
+  pairStatus: handleUnaryCall<PairStatusRequest, PairStatusResponse>;
+}
+
+export type BuildServiceDefinition = typeof BuildServiceDefinition;
+export const BuildServiceDefinition = {
+  name: "BuildService",
+  fullName: "kiln.remote.v1.BuildService",
+  methods: {
+    hasBundle: {
+      name: "HasBundle",
+      requestType: HasBundleRequest as typeof HasBundleRequest,
+      requestStream: false,
+      responseType: HasBundleResponse as typeof HasBundleResponse,
+      responseStream: false,
+      options: {},
+    },
+    submitBundle: {
+      name: "SubmitBundle",
+      requestType: SubmitBundleRequest as typeof SubmitBundleRequest,
+      requestStream: true,
+      responseType: SubmitBundleResponse as typeof SubmitBundleResponse,
+      responseStream: false,
+      options: {},
+    },
+    startBuild: {
+      name: "StartBuild",
+      requestType: StartBuildRequest as typeof StartBuildRequest,
+      requestStream: false,
+      responseType: StartBuildResponse as typeof StartBuildResponse,
+      responseStream: false,
+      options: {},
+    },
+    follow: {
+      name: "Follow",
+      requestType: FollowRequest as typeof FollowRequest,
+      requestStream: false,
+      responseType: FollowResponse as typeof FollowResponse,
+      responseStream: true,
+      options: {},
+    },
+    cancel: {
+      name: "Cancel",
+      requestType: CancelRequest as typeof CancelRequest,
+      requestStream: false,
+      responseType: CancelResponse as typeof CancelResponse,
+      responseStream: false,
+      options: {},
+    },
+    downloadArtifacts: {
+      name: "DownloadArtifacts",
+      requestType: DownloadArtifactsRequest as typeof DownloadArtifactsRequest,
+      requestStream: false,
+      responseType: DownloadArtifactsResponse as typeof DownloadArtifactsResponse,
+      responseStream: true,
+      options: {},
+    },
+  },
+} as const;
+
+export type BuildServiceService = typeof BuildServiceService;
+export const BuildServiceService = {
+  hasBundle: {
+    path: "/kiln.remote.v1.BuildService/HasBundle" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HasBundleRequest): Buffer => Buffer.from(HasBundleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HasBundleRequest => HasBundleRequest.decode(value),
+    responseSerialize: (value: HasBundleResponse): Buffer => Buffer.from(HasBundleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HasBundleResponse => HasBundleResponse.decode(value),
+  },
+  submitBundle: {
+    path: "/kiln.remote.v1.BuildService/SubmitBundle" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: SubmitBundleRequest): Buffer => Buffer.from(SubmitBundleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SubmitBundleRequest => SubmitBundleRequest.decode(value),
+    responseSerialize: (value: SubmitBundleResponse): Buffer =>
+      Buffer.from(SubmitBundleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SubmitBundleResponse => SubmitBundleResponse.decode(value),
+  },
+  startBuild: {
+    path: "/kiln.remote.v1.BuildService/StartBuild" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartBuildRequest): Buffer => Buffer.from(StartBuildRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartBuildRequest => StartBuildRequest.decode(value),
+    responseSerialize: (value: StartBuildResponse): Buffer => Buffer.from(StartBuildResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartBuildResponse => StartBuildResponse.decode(value),
+  },
+  follow: {
+    path: "/kiln.remote.v1.BuildService/Follow" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: FollowRequest): Buffer => Buffer.from(FollowRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FollowRequest => FollowRequest.decode(value),
+    responseSerialize: (value: FollowResponse): Buffer => Buffer.from(FollowResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FollowResponse => FollowResponse.decode(value),
+  },
+  cancel: {
+    path: "/kiln.remote.v1.BuildService/Cancel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelRequest): Buffer => Buffer.from(CancelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelRequest => CancelRequest.decode(value),
+    responseSerialize: (value: CancelResponse): Buffer => Buffer.from(CancelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelResponse => CancelResponse.decode(value),
+  },
+  downloadArtifacts: {
+    path: "/kiln.remote.v1.BuildService/DownloadArtifacts" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: DownloadArtifactsRequest): Buffer =>
+      Buffer.from(DownloadArtifactsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DownloadArtifactsRequest => DownloadArtifactsRequest.decode(value),
+    responseSerialize: (value: DownloadArtifactsResponse): Buffer =>
+      Buffer.from(DownloadArtifactsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DownloadArtifactsResponse => DownloadArtifactsResponse.decode(value),
+  },
+} as const;
+
+export interface BuildServiceServer extends UntypedServiceImplementation {
+  hasBundle: handleUnaryCall<HasBundleRequest, HasBundleResponse>;
+  submitBundle: handleClientStreamingCall<SubmitBundleRequest, SubmitBundleResponse>;
+  startBuild: handleUnaryCall<StartBuildRequest, StartBuildResponse>;
+  follow: handleServerStreamingCall<FollowRequest, FollowResponse>;
+  cancel: handleUnaryCall<CancelRequest, CancelResponse>;
+  downloadArtifacts: handleServerStreamingCall<DownloadArtifactsRequest, DownloadArtifactsResponse>;
+}
+
+export type SessionServiceDefinition = typeof SessionServiceDefinition;
+export const SessionServiceDefinition = {
+  name: "SessionService",
+  fullName: "kiln.remote.v1.SessionService",
+  methods: {
+    queueStatus: {
+      name: "QueueStatus",
+      requestType: QueueStatusRequest as typeof QueueStatusRequest,
+      requestStream: false,
+      responseType: QueueStatusResponse as typeof QueueStatusResponse,
+      responseStream: true,
+      options: {},
+    },
+  },
+} as const;
+
+export type SessionServiceService = typeof SessionServiceService;
+export const SessionServiceService = {
+  queueStatus: {
+    path: "/kiln.remote.v1.SessionService/QueueStatus" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: QueueStatusRequest): Buffer => Buffer.from(QueueStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): QueueStatusRequest => QueueStatusRequest.decode(value),
+    responseSerialize: (value: QueueStatusResponse): Buffer => Buffer.from(QueueStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): QueueStatusResponse => QueueStatusResponse.decode(value),
+  },
+} as const;
+
+export interface SessionServiceServer extends UntypedServiceImplementation {
+  queueStatus: handleServerStreamingCall<QueueStatusRequest, QueueStatusResponse>;
+}
+
+/**
+ * Receiver control (upstream remote_build/* receiver-side names), for the gateway and the CLI:
+ * kiln.receiver.<snake_case method>.
+ */
+export type ReceiverControlServiceDefinition = typeof ReceiverControlServiceDefinition;
+export const ReceiverControlServiceDefinition = {
+  name: "ReceiverControlService",
+  fullName: "kiln.remote.v1.ReceiverControlService",
+  methods: {
+    getIdentity: {
+      name: "GetIdentity",
+      requestType: GetIdentityRequest as typeof GetIdentityRequest,
+      requestStream: false,
+      responseType: GetIdentityResponse as typeof GetIdentityResponse,
+      responseStream: false,
+      options: {},
+    },
+    setPairingWindow: {
+      name: "SetPairingWindow",
+      requestType: SetPairingWindowRequest as typeof SetPairingWindowRequest,
+      requestStream: false,
+      responseType: GetIdentityResponse as typeof GetIdentityResponse,
+      responseStream: false,
+      options: {},
+    },
+    approvePeer: {
+      name: "ApprovePeer",
+      requestType: ApprovePeerRequest as typeof ApprovePeerRequest,
+      requestStream: false,
+      responseType: ApprovePeerResponse as typeof ApprovePeerResponse,
+      responseStream: false,
+      options: {},
+    },
+    removePeer: {
+      name: "RemovePeer",
+      requestType: RemovePeerRequest as typeof RemovePeerRequest,
+      requestStream: false,
+      responseType: RemovePeerResponse as typeof RemovePeerResponse,
+      responseStream: false,
+      options: {},
+    },
+    rotateIdentity: {
+      name: "RotateIdentity",
+      requestType: RotateIdentityRequest as typeof RotateIdentityRequest,
+      requestStream: false,
+      responseType: GetIdentityResponse as typeof GetIdentityResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Receiver control (upstream remote_build/* receiver-side names), for the gateway and the CLI:
+ * kiln.receiver.<snake_case method>.
+ */
+export type ReceiverControlServiceService = typeof ReceiverControlServiceService;
+export const ReceiverControlServiceService = {
+  getIdentity: {
+    path: "/kiln.remote.v1.ReceiverControlService/GetIdentity" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetIdentityRequest): Buffer => Buffer.from(GetIdentityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetIdentityRequest => GetIdentityRequest.decode(value),
+    responseSerialize: (value: GetIdentityResponse): Buffer => Buffer.from(GetIdentityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetIdentityResponse => GetIdentityResponse.decode(value),
+  },
+  setPairingWindow: {
+    path: "/kiln.remote.v1.ReceiverControlService/SetPairingWindow" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetPairingWindowRequest): Buffer =>
+      Buffer.from(SetPairingWindowRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetPairingWindowRequest => SetPairingWindowRequest.decode(value),
+    responseSerialize: (value: GetIdentityResponse): Buffer => Buffer.from(GetIdentityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetIdentityResponse => GetIdentityResponse.decode(value),
+  },
+  approvePeer: {
+    path: "/kiln.remote.v1.ReceiverControlService/ApprovePeer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApprovePeerRequest): Buffer => Buffer.from(ApprovePeerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApprovePeerRequest => ApprovePeerRequest.decode(value),
+    responseSerialize: (value: ApprovePeerResponse): Buffer => Buffer.from(ApprovePeerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApprovePeerResponse => ApprovePeerResponse.decode(value),
+  },
+  removePeer: {
+    path: "/kiln.remote.v1.ReceiverControlService/RemovePeer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemovePeerRequest): Buffer => Buffer.from(RemovePeerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemovePeerRequest => RemovePeerRequest.decode(value),
+    responseSerialize: (value: RemovePeerResponse): Buffer => Buffer.from(RemovePeerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemovePeerResponse => RemovePeerResponse.decode(value),
+  },
+  rotateIdentity: {
+    path: "/kiln.remote.v1.ReceiverControlService/RotateIdentity" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateIdentityRequest): Buffer =>
+      Buffer.from(RotateIdentityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateIdentityRequest => RotateIdentityRequest.decode(value),
+    responseSerialize: (value: GetIdentityResponse): Buffer => Buffer.from(GetIdentityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetIdentityResponse => GetIdentityResponse.decode(value),
+  },
+} as const;
+
+export interface ReceiverControlServiceServer extends UntypedServiceImplementation {
+  getIdentity: handleUnaryCall<GetIdentityRequest, GetIdentityResponse>;
+  setPairingWindow: handleUnaryCall<SetPairingWindowRequest, GetIdentityResponse>;
+  approvePeer: handleUnaryCall<ApprovePeerRequest, ApprovePeerResponse>;
+  removePeer: handleUnaryCall<RemovePeerRequest, RemovePeerResponse>;
+  rotateIdentity: handleUnaryCall<RotateIdentityRequest, GetIdentityResponse>;
+}
+
+/**
+ * Offloader control (upstream remote_build/* offloader-side names), served by the firmware service
+ * (it owns the compile lane the receivers join): kiln.firmware.offloader.<snake_case method>.
+ */
+export type OffloaderServiceDefinition = typeof OffloaderServiceDefinition;
+export const OffloaderServiceDefinition = {
+  name: "OffloaderService",
+  fullName: "kiln.remote.v1.OffloaderService",
+  methods: {
+    getOffloaderSettings: {
+      name: "GetOffloaderSettings",
+      requestType: GetOffloaderSettingsRequest as typeof GetOffloaderSettingsRequest,
+      requestStream: false,
+      responseType: OffloaderSettingsResponse as typeof OffloaderSettingsResponse,
+      responseStream: false,
+      options: {},
+    },
+    setOffloaderSettings: {
+      name: "SetOffloaderSettings",
+      requestType: SetOffloaderSettingsRequest as typeof SetOffloaderSettingsRequest,
+      requestStream: false,
+      responseType: OffloaderSettingsResponse as typeof OffloaderSettingsResponse,
+      responseStream: false,
+      options: {},
+    },
+    previewPair: {
+      name: "PreviewPair",
+      requestType: PreviewPairRequest as typeof PreviewPairRequest,
+      requestStream: false,
+      responseType: PreviewPairResponse as typeof PreviewPairResponse,
+      responseStream: false,
+      options: {},
+    },
+    requestPair: {
+      name: "RequestPair",
+      requestType: OffloaderPairRequest as typeof OffloaderPairRequest,
+      requestStream: false,
+      responseType: OffloaderPairResponse as typeof OffloaderPairResponse,
+      responseStream: false,
+      options: {},
+    },
+    unpair: {
+      name: "Unpair",
+      requestType: UnpairRequest as typeof UnpairRequest,
+      requestStream: false,
+      responseType: UnpairResponse as typeof UnpairResponse,
+      responseStream: false,
+      options: {},
+    },
+    setPairingEnabled: {
+      name: "SetPairingEnabled",
+      requestType: SetPairingEnabledRequest as typeof SetPairingEnabledRequest,
+      requestStream: false,
+      responseType: SetPairingEnabledResponse as typeof SetPairingEnabledResponse,
+      responseStream: false,
+      options: {},
+    },
+    editPairingEndpoint: {
+      name: "EditPairingEndpoint",
+      requestType: EditPairingEndpointRequest as typeof EditPairingEndpointRequest,
+      requestStream: false,
+      responseType: EditPairingEndpointResponse as typeof EditPairingEndpointResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Offloader control (upstream remote_build/* offloader-side names), served by the firmware service
+ * (it owns the compile lane the receivers join): kiln.firmware.offloader.<snake_case method>.
+ */
+export type OffloaderServiceService = typeof OffloaderServiceService;
+export const OffloaderServiceService = {
+  getOffloaderSettings: {
+    path: "/kiln.remote.v1.OffloaderService/GetOffloaderSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetOffloaderSettingsRequest): Buffer =>
+      Buffer.from(GetOffloaderSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetOffloaderSettingsRequest => GetOffloaderSettingsRequest.decode(value),
+    responseSerialize: (value: OffloaderSettingsResponse): Buffer =>
+      Buffer.from(OffloaderSettingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OffloaderSettingsResponse => OffloaderSettingsResponse.decode(value),
+  },
+  setOffloaderSettings: {
+    path: "/kiln.remote.v1.OffloaderService/SetOffloaderSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetOffloaderSettingsRequest): Buffer =>
+      Buffer.from(SetOffloaderSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetOffloaderSettingsRequest => SetOffloaderSettingsRequest.decode(value),
+    responseSerialize: (value: OffloaderSettingsResponse): Buffer =>
+      Buffer.from(OffloaderSettingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OffloaderSettingsResponse => OffloaderSettingsResponse.decode(value),
+  },
+  previewPair: {
+    path: "/kiln.remote.v1.OffloaderService/PreviewPair" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PreviewPairRequest): Buffer => Buffer.from(PreviewPairRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PreviewPairRequest => PreviewPairRequest.decode(value),
+    responseSerialize: (value: PreviewPairResponse): Buffer => Buffer.from(PreviewPairResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PreviewPairResponse => PreviewPairResponse.decode(value),
+  },
+  requestPair: {
+    path: "/kiln.remote.v1.OffloaderService/RequestPair" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: OffloaderPairRequest): Buffer => Buffer.from(OffloaderPairRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): OffloaderPairRequest => OffloaderPairRequest.decode(value),
+    responseSerialize: (value: OffloaderPairResponse): Buffer =>
+      Buffer.from(OffloaderPairResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OffloaderPairResponse => OffloaderPairResponse.decode(value),
+  },
+  unpair: {
+    path: "/kiln.remote.v1.OffloaderService/Unpair" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnpairRequest): Buffer => Buffer.from(UnpairRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnpairRequest => UnpairRequest.decode(value),
+    responseSerialize: (value: UnpairResponse): Buffer => Buffer.from(UnpairResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnpairResponse => UnpairResponse.decode(value),
+  },
+  setPairingEnabled: {
+    path: "/kiln.remote.v1.OffloaderService/SetPairingEnabled" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetPairingEnabledRequest): Buffer =>
+      Buffer.from(SetPairingEnabledRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetPairingEnabledRequest => SetPairingEnabledRequest.decode(value),
+    responseSerialize: (value: SetPairingEnabledResponse): Buffer =>
+      Buffer.from(SetPairingEnabledResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetPairingEnabledResponse => SetPairingEnabledResponse.decode(value),
+  },
+  editPairingEndpoint: {
+    path: "/kiln.remote.v1.OffloaderService/EditPairingEndpoint" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EditPairingEndpointRequest): Buffer =>
+      Buffer.from(EditPairingEndpointRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EditPairingEndpointRequest => EditPairingEndpointRequest.decode(value),
+    responseSerialize: (value: EditPairingEndpointResponse): Buffer =>
+      Buffer.from(EditPairingEndpointResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EditPairingEndpointResponse => EditPairingEndpointResponse.decode(value),
+  },
+} as const;
+
+export interface OffloaderServiceServer extends UntypedServiceImplementation {
+  getOffloaderSettings: handleUnaryCall<GetOffloaderSettingsRequest, OffloaderSettingsResponse>;
+  setOffloaderSettings: handleUnaryCall<SetOffloaderSettingsRequest, OffloaderSettingsResponse>;
+  previewPair: handleUnaryCall<PreviewPairRequest, PreviewPairResponse>;
+  requestPair: handleUnaryCall<OffloaderPairRequest, OffloaderPairResponse>;
+  unpair: handleUnaryCall<UnpairRequest, UnpairResponse>;
+  setPairingEnabled: handleUnaryCall<SetPairingEnabledRequest, SetPairingEnabledResponse>;
+  editPairingEndpoint: handleUnaryCall<EditPairingEndpointRequest, EditPairingEndpointResponse>;
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 
 export const protobufPackage = "kiln.system.v1";
 
@@ -407,6 +408,41 @@ export const ControlReply: MessageFns<ControlReply> = {
     }
   },
 };
+
+/** Served by the supervisor for each hosted service: kiln.system.<service>.control. */
+export type ServiceControlServiceDefinition = typeof ServiceControlServiceDefinition;
+export const ServiceControlServiceDefinition = {
+  name: "ServiceControlService",
+  fullName: "kiln.system.v1.ServiceControlService",
+  methods: {
+    control: {
+      name: "Control",
+      requestType: ControlRequest as typeof ControlRequest,
+      requestStream: false,
+      responseType: ControlReply as typeof ControlReply,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/** Served by the supervisor for each hosted service: kiln.system.<service>.control. */
+export type ServiceControlServiceService = typeof ServiceControlServiceService;
+export const ServiceControlServiceService = {
+  control: {
+    path: "/kiln.system.v1.ServiceControlService/Control" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ControlRequest): Buffer => Buffer.from(ControlRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ControlRequest => ControlRequest.decode(value),
+    responseSerialize: (value: ControlReply): Buffer => Buffer.from(ControlReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ControlReply => ControlReply.decode(value),
+  },
+} as const;
+
+export interface ServiceControlServiceServer extends UntypedServiceImplementation {
+  control: handleUnaryCall<ControlRequest, ControlReply>;
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
