@@ -3,7 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { GatewayClient, type Frame } from '@kiln/gateway';
-import { groupAlive, processAlive, resolveBuildPaths } from '@kiln/toolchain';
+import { groupAlive, processAlive } from '@kiln/toolchain';
+import { resolveBuildPaths } from '@kiln/core';
 import { describe, expect, it } from 'vitest';
 import { EPHEMERAL, killStrays, kilnPerTest, runKiln, type Running } from './cli-harness.js';
 

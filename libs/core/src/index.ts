@@ -8,4 +8,5 @@ export * from './files.js';
 export * from './json-limits.js';
 export * from './yaml-limits.js';
 export * from './config-file.js';
+export * from './build-tree.js';
 export * from './storage-health.js';

@@ -1,8 +1,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARTIFACT_CHUNK_BYTES, firmwarePb as pb } from '@kiln/contracts';
-import { invalidArgs, isSafeId, KilnError } from '@kiln/core';
-import { builtFirmwareDir, resolveBuildPaths } from '@kiln/toolchain';
+import { builtFirmwareDir, invalidArgs, isSafeId, KilnError, resolveBuildPaths } from '@kiln/core';
 
 /**
  * The downloadable images of a configuration's last build: the `.bin` files in its `.pioenvs/<name>/`

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SIM_BIN } from '@kiln/esphome-sim';
-import { FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT, PLATFORMIO_INI_MAX_BYTES, resolveBuildPaths } from '@kiln/toolchain';
+import { FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT, PLATFORMIO_INI_MAX_BYTES } from '@kiln/toolchain';
+import { resolveBuildPaths } from '@kiln/core';
 import { materialiseArtifacts } from '../src/executors/materialise.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text);

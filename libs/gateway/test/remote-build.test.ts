@@ -9,7 +9,8 @@ import type { ReceiverService } from '@kiln/receiver';
 import { offloaderSubjects, receiverSubjects } from '@kiln/contracts';
 import { Client, startStack, type Stack } from './harness.js';
 import { SIM_BIN } from '@kiln/esphome-sim';
-import { processAlive, resolveBuildPaths } from '@kiln/toolchain';
+import { processAlive } from '@kiln/toolchain';
+import { resolveBuildPaths } from '@kiln/core';
 
 const stacks: Stack[] = [];
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { remotePb as pb } from '@kiln/contracts';
-import { isArtifactName, KilnError } from '@kiln/core';
-import { builtDeviceName, FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT, readIdeData, type FlashLayout } from '@kiln/toolchain';
+import { builtDeviceName, isArtifactName, KilnError } from '@kiln/core';
+import { FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT, readIdeData, type FlashLayout } from '@kiln/toolchain';
 import type { Build } from './builds.js';
 
 export interface Artifact {

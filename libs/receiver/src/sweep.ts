@@ -1,7 +1,7 @@
 import { readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '@kiln/core';
-import { remoteBuildsRoot } from '@kiln/toolchain';
+import { remoteBuildsRoot } from '@kiln/core';
 
 export interface SweepResult {
   removedDirs: string[];

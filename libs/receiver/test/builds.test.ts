@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { remotePb as pb } from '@kiln/contracts';
-import { FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT, processAlive, remoteBuildsRoot, resolveBuildPaths } from '@kiln/toolchain';
+import { FLASH_LAYOUT_ARTIFACT, PLATFORMIO_INI_ARTIFACT, processAlive } from '@kiln/toolchain';
+import { remoteBuildsRoot, resolveBuildPaths } from '@kiln/core';
 import { bundleFor, deviceYaml, followToEnd, startReceiver } from './harness.js';
 
 const { BUILD_ACTION_COMPILE: COMPILE, BUILD_ACTION_UPLOAD: UPLOAD } = pb.BuildAction;

@@ -7,7 +7,6 @@ export { MAX_LINE_CHARS, splitLines } from './lines.js';
 export { spawnError } from './spawn-error.js';
 export { groupAlive, processAlive, signalGroup, waitGroupGone } from './process-tree.js';
 export { groupRecordOf, reapGroup, RunningGroups, type GroupRecord, type ReapOutcome, type ReapReport } from './running-groups.js';
-export { builtDeviceName, builtFirmwareDir, remoteBuildsRoot, resolveBuildPaths, type BuildPaths, type RemoteBuildOwner } from './paths.js';
 export {
   FLASH_LAYOUT_ARTIFACT,
   parseFlashLayout,

@@ -2,7 +2,8 @@ import { mkdir, copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { builtFirmwareDir, remoteBuildsRoot, resolveBuildPaths, Toolchain } from '../src/index.js';
+import { Toolchain } from '../src/index.js';
+import { builtFirmwareDir, remoteBuildsRoot, resolveBuildPaths } from '@kiln/core';
 import { FIXTURE_DEVICE, sandbox, SIM_BIN, type Sandbox } from './fixtures/sim.js';
 
 let box: Sandbox | undefined;

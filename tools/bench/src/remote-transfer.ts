@@ -19,7 +19,8 @@ import { SIM_BIN } from '@kiln/esphome-sim';
 import { createRootLogger } from '@kiln/logging';
 import { createReceiverService } from '@kiln/receiver';
 import { loadOrCreateIdentity, packBundle, ReceiverPairings } from '@kiln/remote-identity';
-import { resolveBuildPaths, Toolchain } from '@kiln/toolchain';
+import { Toolchain } from '@kiln/toolchain';
+import { resolveBuildPaths } from '@kiln/core';
 import { table } from './proc.js';
 
 const FIRMWARE_BYTES = Number(process.env.BENCH_FIRMWARE_BYTES ?? 16 * 1024 * 1024);

@@ -1,7 +1,7 @@
 import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertSafeId, KilnError, pathExists, writeFileAtomic } from '@kiln/core';
-import { FLASH_LAYOUT_ARTIFACT, parseFlashLayout, parsePlatformioIni, PLATFORMIO_INI_ARTIFACT, resolveBuildPaths, type IdeData } from '@kiln/toolchain';
+import { assertSafeId, KilnError, pathExists, resolveBuildPaths, writeFileAtomic } from '@kiln/core';
+import { FLASH_LAYOUT_ARTIFACT, parseFlashLayout, parsePlatformioIni, PLATFORMIO_INI_ARTIFACT, type IdeData } from '@kiln/toolchain';
 
 export interface ArtifactFile {
   name: string;

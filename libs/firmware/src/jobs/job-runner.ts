@@ -1,10 +1,10 @@
 import { rm } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, type LogStoreApi } from '@kiln/contracts';
-import { deferred, isNoSpaceError } from '@kiln/core';
+import { deferred, isNoSpaceError, resolveBuildPaths } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { JobOutput, NO_ESPHOME_MODULE_HINT } from '../output/index.js';
-import { parseProgress, resolveBuildPaths } from '@kiln/toolchain';
+import { parseProgress } from '@kiln/toolchain';
 import type { ExecutorProcess, JobExecutor } from '../executors/executor.js';
 import { JobType, typeName, type Job } from './job.js';
 import { OutputPipe } from './output-pipe.js';

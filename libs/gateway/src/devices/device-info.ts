@@ -1,7 +1,7 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { configurationStem } from '@kiln/core';
 import { KNOWN_PLATFORMS, normalisePlatform } from './platforms.js';
-import { stem } from './paths.js';
 import { readStorage } from './storage-json.js';
 import { asRecord, asString, parseYaml } from './yaml.js';
 
@@ -50,7 +50,7 @@ export async function readDeviceInfo(configDir: string, configuration: string): 
     : { name: '', friendlyName: '', platform: '', board: '', comment: '', address: '' };
   return {
     configuration,
-    name: fields.name || (parsed.ok ? storage.name : '') || stem(configuration),
+    name: fields.name || (parsed.ok ? storage.name : '') || configurationStem(configuration),
     friendlyName: fields.friendlyName || (parsed.ok ? storage.friendlyName : ''),
     platform: fields.platform || (parsed.ok ? normalisePlatform(storage.espPlatform) : ''),
     board: fields.board,

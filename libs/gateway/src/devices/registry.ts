@@ -1,10 +1,10 @@
 import type { FSWatcher } from 'node:fs';
 import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError, YAML_LIMITS, assertConfigurationName, disposable, invalidArgs, isSafeId, notFound, resolveConfigurationFile, writeFileAtomic } from '@kiln/core';
+import { KilnError, YAML_LIMITS, assertConfigurationName, configurationOfStorageFile, disposable, invalidArgs, notFound, removeBuildOutputs, resolveBuildPaths, resolveConfigurationFile, storageDir, writeFileAtomic } from '@kiln/core';
 import { planCreate, type CreateArgs } from './create.js';
 import { isMissing, readDeviceInfo, type DeviceEvent, type DeviceInfo } from './device-info.js';
-import { buildPath, configurationOfStorageFile, isDeviceFileName, storageDir, storagePath } from './paths.js';
+import { isDeviceFileName } from './device-files.js';
 import { watchDirectory } from './watcher.js';
 import { asRecord, asString, parseYaml } from './yaml.js';
 
@@ -105,9 +105,7 @@ export class DeviceRegistry {
       const path = await this.#existingDevicePath(configuration);
       const name = await this.#deviceName(configuration, path);
       await rm(path, { force: true });
-      await rm(storagePath(this.#configDir, configuration), { force: true });
-      // The build dir is named after esphome.name; only a plain name may reach a recursive rm.
-      if (isSafeId(name)) await rm(buildPath(this.#configDir, name), { recursive: true, force: true });
+      await removeBuildOutputs(resolveBuildPaths(this.#configDir, configuration), name);
       await this.#refresh(configuration);
     });
   }

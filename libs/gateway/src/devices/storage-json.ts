@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { storagePath } from './paths.js';
+import { storageJsonPath } from '@kiln/core';
 import { asRecord, asString } from './yaml.js';
 
 /** The StorageJSON fields the registry shows; all '' when ESPHome never wrote one. */
@@ -19,7 +19,7 @@ const ABSENT: StorageInfo = { present: false, name: '', friendlyName: '', espPla
 export async function readStorage(configDir: string, configuration: string): Promise<StorageInfo> {
   let text: string;
   try {
-    text = await readFile(storagePath(configDir, configuration), 'utf8');
+    text = await readFile(storageJsonPath(configDir, configuration), 'utf8');
   } catch {
     return ABSENT;
   }
