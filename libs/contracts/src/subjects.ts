@@ -18,6 +18,7 @@ export interface BusServiceSubjects {
 /** Keyed by the proto service's full name. Subject strings are wire contracts: never change one. */
 export const BUS_SERVICE_SUBJECTS: Readonly<Record<string, BusServiceSubjects>> = {
   'kiln.firmware.v1.FirmwareService': { base: 'kiln.firmware' },
+  'kiln.firmware.v1.BuildTreeService': { base: 'kiln.firmware' },
   'kiln.firmware.v1.RemoteJobService': { base: 'kiln.firmware.offloader' },
   'kiln.remote.v1.OffloaderService': { base: 'kiln.firmware.offloader' },
   'kiln.remote.v1.ReceiverControlService': { base: 'kiln.receiver' },

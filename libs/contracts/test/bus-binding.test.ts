@@ -45,6 +45,10 @@ describe('bus service subjects (wire contracts: the strings separately running p
     });
   });
 
+  it('the build tree, served by the firmware service: kiln.firmware.<method>', () => {
+    expect(subjectsOf(firmwarePb.BuildTreeServiceDefinition)).toEqual({ forgetBuild: 'kiln.firmware.forget_build' });
+  });
+
   it('offloader and remote-job commands: kiln.firmware.offloader.<upstream name>', () => {
     expect(subjectsOf(firmwarePb.RemoteJobServiceDefinition)).toEqual({
       submitJob: 'kiln.firmware.offloader.submit_job',

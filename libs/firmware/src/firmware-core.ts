@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, REMOTE_JOB_TARGETS, type BusImplementation, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
-import { assertSafeId, type Clock, invalidArgs, isNoSpaceError, KilnError, notFound, resolveBuildPaths, resolveConfigurationFile } from '@kiln/core';
+import { assertSafeId, invalidArgs, isNoSpaceError, isSafeId, KilnError, notFound, removeBuildOutputs, resolveBuildPaths, resolveConfigurationFile, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, typeName, type Job } from './jobs/job.js';
 import { blameStorage, JobRun, publishProgress, type RunOutcome } from './jobs/job-runner.js';
@@ -44,9 +44,15 @@ const LIFECYCLE: Partial<Record<pb.JobStatus, { event: FirmwareEventName; codec:
  * The firmware lanes. Every state change follows one order: mutate, persist (await), announce.
  * Scheduling is event driven: `pump()` runs after every change and starts what may start.
  */
-export class FirmwareCore implements BusImplementation<pb.FirmwareServiceDefinition>, BusImplementation<pb.RemoteJobServiceDefinition> {
+export class FirmwareCore
+  implements BusImplementation<pb.FirmwareServiceDefinition>, BusImplementation<pb.RemoteJobServiceDefinition>, BusImplementation<pb.BuildTreeServiceDefinition>
+{
   private readonly jobs = new Map<string, Job>();
   private readonly runs = new Map<string, JobRun>();
+  /** Each running job's bookkeeping, settled once its run has ended and its outcome is committed. */
+  private readonly runsSettled = new Map<string, Promise<void>>();
+  /** Configurations whose build outputs are being removed (`forgetBuild`): their jobs stay off the lanes. */
+  private readonly forgetting = new Map<string, number>();
   private readonly lanes: Record<pb.LaneName.LANE_NAME_COMPILE | pb.LaneName.LANE_NAME_UPLOAD, Lane>;
   private readonly gate = new BuildGate(() => this.jobs.values());
   private readonly store: JobStore;
@@ -158,6 +164,39 @@ export class FirmwareCore implements BusImplementation<pb.FirmwareServiceDefinit
     const changed = this.cancelWhere((j) => j.id === jobId);
     await this.commit(changed);
     return { job };
+  }
+
+  // ---- BuildTreeService: the build tree on behalf of the other services ----------------------
+
+  /**
+   * Remove what builds of a configuration left (the devices service calls this when a device is
+   * deleted). Like a newer job of the configuration, it cancels the configuration's active jobs; it
+   * then waits until none of them runs (a running compile's process tree is gone) and holds new ones
+   * off the lanes while the StorageJSON and build dir are removed, so no delete races a compile or an
+   * upload reading those files. The YAML is the caller's.
+   */
+  async forgetBuild({ configuration, deviceName }: pb.ForgetBuildRequest): Promise<pb.ForgetBuildResponse> {
+    const paths = resolveBuildPaths(this.deps.configDir, configuration);
+    if (deviceName !== '' && !isSafeId(deviceName)) throw invalidArgs('device_name', deviceName, 'must be a plain device name (letters, digits, ".", "_", "-")');
+    this.forgetting.set(configuration, (this.forgetting.get(configuration) ?? 0) + 1);
+    try {
+      // Until no job of it runs: one created meanwhile (its request passed the YAML check just before
+      // the delete) is cancelled like the others.
+      for (;;) {
+        const cancelled = this.cancelWhere((job) => job.configuration === configuration, FORGOTTEN);
+        if (cancelled.length > 0) await this.commit(cancelled);
+        const running = [...this.runsSettled].filter(([id]) => this.jobs.get(id)?.configuration === configuration).map(([, settled]) => settled);
+        if (running.length === 0) break;
+        await Promise.all(running);
+      }
+      await removeBuildOutputs(paths, deviceName);
+    } finally {
+      const left = (this.forgetting.get(configuration) ?? 1) - 1;
+      if (left > 0) this.forgetting.set(configuration, left);
+      else this.forgetting.delete(configuration);
+      this.pump();
+    }
+    return {};
   }
 
   // ---- RemoteJobService (remote_build/submit_job, cancel_job, download_artifacts): builds sent to one receiver ----
@@ -445,7 +484,7 @@ export class FirmwareCore implements BusImplementation<pb.FirmwareServiceDefinit
     // The compile lane is FIFO: a clean/reset waiting for an upload holds the lane (it must run before later builds).
     // Jobs sent to one receiver are not in this order: they wait for their receiver (startPinned).
     while (compile.free > 0) {
-      const id = compile.queue.find((q) => !this.jobs.get(q)!.receiverPin);
+      const id = compile.queue.find((q) => !this.jobs.get(q)!.receiverPin && !this.forgetting.has(this.jobs.get(q)!.configuration));
       if (id === undefined) break;
       const job = this.jobs.get(id)!;
       if (isMaintenance(job) && this.gate.maintenanceBlockedBy(job)) break;
@@ -456,7 +495,7 @@ export class FirmwareCore implements BusImplementation<pb.FirmwareServiceDefinit
     for (const id of [...upload.queue]) {
       if (upload.free <= 0) break;
       const job = this.jobs.get(id)!;
-      if (this.gate.uploadBlockedBy(job)) continue;
+      if (this.gate.uploadBlockedBy(job) || this.forgetting.has(job.configuration)) continue;
       upload.queue.splice(upload.queue.indexOf(id), 1);
       this.start(job, upload);
     }
@@ -473,7 +512,7 @@ export class FirmwareCore implements BusImplementation<pb.FirmwareServiceDefinit
     for (const id of [...compile.queue]) {
       const job = this.jobs.get(id)!;
       if (isMaintenance(job)) break;
-      if (!job.receiverPin) continue;
+      if (!job.receiverPin || this.forgetting.has(job.configuration)) continue;
       const verdict = this.pinnedStateOf(job.receiverPin);
       if (verdict.state === 'refused') {
         this.finish(job, { status: JobStatus.JOB_STATUS_FAILED, error: verdict.error.message });
@@ -519,7 +558,7 @@ export class FirmwareCore implements BusImplementation<pb.FirmwareServiceDefinit
       this.publish('started', encode(pb.JobStarted, { job }));
     });
     this.runs.set(job.id, run);
-    void (async () => {
+    const settled = (async () => {
       const outcome = await run.run(announced, (progress) => {
         job.progress = progress;
         if (isAnnounced) publishProgress(this.deps.bus, job);
@@ -532,7 +571,12 @@ export class FirmwareCore implements BusImplementation<pb.FirmwareServiceDefinit
       if (outcome.status === JobStatus.JOB_STATUS_COMPLETED) job.progress = 100;
       this.finish(job, isNoSpaceError(stateFailure) ? blameStorage(outcome, (stateFailure as Error).message) : outcome);
       await this.commit([job, ...this.settleDependents(job)]);
-    })().catch((err: unknown) => this.deps.logger.error({ err, jobId: job.id }, 'job bookkeeping failed'));
+    })()
+      .catch((err: unknown) => this.deps.logger.error({ err, jobId: job.id }, 'job bookkeeping failed'))
+      .finally(() => {
+        if (this.runsSettled.get(job.id) === settled) this.runsSettled.delete(job.id);
+      });
+    this.runsSettled.set(job.id, settled);
   }
 
   /**
@@ -611,6 +655,7 @@ export class FirmwareCore implements BusImplementation<pb.FirmwareServiceDefinit
 }
 
 const SUPERSEDED = 'superseded by a newer job for this configuration';
+const FORGOTTEN = 'cancelled: the device was deleted';
 const RESTART_NOTICE = '... [kiln restarted while this job was running; running it again]';
 const REAPED_NOTICE = '... [kiln restarted while this job was running; its leftover process was stopped; running it again]';
 const LOST_NOTICE = '... [running the job again (once) after its executor lost it]';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { MAX_REMOTE_ARTIFACTS_BYTES, type firmwarePb as pb } from '@kiln/contracts';
-import { type BuildPaths, builtDeviceName, KilnError, resolveBuildPaths } from '@kiln/core';
+import { builtDeviceName, KilnError, resolveBuildPaths, type BuildPaths } from '@kiln/core';
 import { readIdeData } from '@kiln/toolchain';
 
 /** Where esphome's esptool upload flashes the app image: 0x10000 on an ESP32, 0x0 on an ESP8266 (`firmware_offset` in esphome). */

@@ -61,6 +61,7 @@ export function createFirmwareService(deps: ServiceDeps): FirmwareService {
       await core.restore();
       bindings = [
         ...serveBus(deps.bus, firmwarePb.FirmwareServiceDefinition, core),
+        ...serveBus(deps.bus, firmwarePb.BuildTreeServiceDefinition, core),
         ...serveBus(deps.bus, remotePb.OffloaderServiceDefinition, offloader),
         // Builds sent to one receiver: ordinary compile-lane jobs pinned to it.
         ...serveBus(deps.bus, firmwarePb.RemoteJobServiceDefinition, core),

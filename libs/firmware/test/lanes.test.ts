@@ -178,6 +178,42 @@ describe('build gate', () => {
     expect(cleaned.startedAtMs).toBeGreaterThanOrEqual(upload.finishedAtMs);
   });
 
+  it('forget_build cancels the running compile of its configuration and removes its outputs only once the process is gone', async () => {
+    const h = await start({ knobs: { devices: { 'dev-a': { compileMs: 20_000, ignoreSigterm: true } } }, settings: { killGraceMs: 800 } });
+    const b = (await h.core.compile({ configuration: 'dev-b.yaml' })).job!;
+    await h.waitFor(b.id, S.JOB_STATUS_COMPLETED);
+    const a = (await h.core.compile({ configuration: 'dev-a.yaml' })).job!;
+    await h.waitForProcess('compile', 'dev-a.yaml');
+    const order: string[] = [];
+    const cancelled = h.waitFor(a.id, S.JOB_STATUS_CANCELLED).then((job) => (order.push('compile ended'), job));
+    await h.core.forgetBuild({ configuration: 'dev-a.yaml', deviceName: 'dev-a' });
+    order.push('forgotten');
+    expect((await cancelled).error).toBe('cancelled: the device was deleted');
+    expect(order).toEqual(['compile ended', 'forgotten']);
+    expect(existsSync(join(h.configDir, '.esphome/build/dev-a'))).toBe(false);
+    expect(existsSync(join(h.configDir, '.esphome/storage/dev-a.yaml.json'))).toBe(false);
+    expect(existsSync(join(h.configDir, '.esphome/build/dev-b/.pioenvs/dev-b/firmware.bin'))).toBe(true);
+  });
+
+  it('forget_build holds a job of its configuration off the lanes until the outputs are gone', async () => {
+    const h = await start({ knobs: { devices: { 'dev-a': { compileMs: 20_000, ignoreSigterm: true } } }, settings: { killGraceMs: 800 } });
+    const first = (await h.core.compile({ configuration: 'dev-a.yaml' })).job!;
+    await h.waitForProcess('compile', 'dev-a.yaml');
+    const forgotten = h.core.forgetBuild({ configuration: 'dev-a.yaml', deviceName: 'dev-a' });
+    // A compile requested while the first one dies (its YAML still there) is cancelled too, never started.
+    await h.waitFor(first.id, S.JOB_STATUS_RUNNING);
+    const second = (await h.core.compile({ configuration: 'dev-a.yaml' })).job!;
+    await forgotten;
+    expect((await h.core.getJob({ jobId: second.id })).job).toMatchObject({ status: S.JOB_STATUS_CANCELLED, startedAtMs: 0 });
+    expect(h.toolchain.started.filter((p) => p.configuration === 'dev-a.yaml')).toHaveLength(1);
+  });
+
+  it('forget_build refuses a bad configuration or device name before touching anything', async () => {
+    const h = await start();
+    await expect(h.core.forgetBuild({ configuration: '../x.yaml', deviceName: 'x' })).rejects.toMatchObject({ code: 'invalid_args', details: { field: 'configuration' } });
+    await expect(h.core.forgetBuild({ configuration: 'dev-a.yaml', deviceName: '../..' })).rejects.toMatchObject({ code: 'invalid_args', details: { field: 'device_name' } });
+  });
+
   it('an upload waits while a reset of the build tree is active', async () => {
     const h = await start({ knobs: { devices: { 'dev-a': { uploadMs: 20_000, ignoreSigterm: true } } }, settings: { killGraceMs: 800 } });
     const b = (await h.core.compile({ configuration: 'dev-b.yaml' })).job!;

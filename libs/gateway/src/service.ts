@@ -23,6 +23,8 @@ export interface GatewayOptions {
   defaultWebRoot?: string;
 }
 
+const FORGET_BUILD_TIMEOUT_MS = 90_000;
+
 /** The HTTP + WebSocket API: upstream device-builder protocol onto Kiln's contracts, and the web page. */
 export function createGatewayService(deps: ServiceDeps, options: GatewayOptions = {}): GatewayService {
   const settings = deps.config.section(GATEWAY_SERVICE, gatewaySettingsSchema);
@@ -33,7 +35,12 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
   const remoteJobs = busClient(deps.bus, firmwarePb.RemoteJobServiceDefinition);
   const offloader = busClient(deps.bus, remotePb.OffloaderServiceDefinition);
   const receiver = busClient(deps.bus, remotePb.ReceiverControlServiceDefinition);
-  const devices = new DeviceRegistry({ configDir: deps.config.core.configDir });
+  // A delete waits for the device's running jobs to be gone (up to firmware.killGraceMs, at most a minute).
+  const buildTree = busClient(deps.bus, firmwarePb.BuildTreeServiceDefinition, { timeoutMs: FORGET_BUILD_TIMEOUT_MS });
+  const devices = new DeviceRegistry({
+    configDir: deps.config.core.configDir,
+    forgetBuild: async (configuration, deviceName) => void (await buildTree.forgetBuild({ configuration, deviceName })),
+  });
   const downloads = new DownloadTokens();
   const auth = new Authenticator(settings.username, settings.password);
   let server: GatewayServer | undefined;

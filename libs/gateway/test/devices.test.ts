@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { KilnError } from '@kiln/core';
+import { KilnError, removeBuildOutputs, resolveBuildPaths } from '@kiln/core';
 import { DeviceRegistry, type DeviceEvent } from '../src/devices/index.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -27,7 +27,9 @@ async function setup(files: Record<string, string> = {}): Promise<{ root: string
     await mkdir(join(dir, name, '..'), { recursive: true });
     await writeFile(join(dir, name), content);
   }
-  const registry = new DeviceRegistry({ configDir: dir, debounceMs: 20 });
+  // The build outputs go as the firmware service removes them (without its lanes: no jobs here).
+  const forgetBuild = (configuration: string, name: string) => removeBuildOutputs(resolveBuildPaths(dir, configuration), name);
+  const registry = new DeviceRegistry({ configDir: dir, debounceMs: 20, forgetBuild });
   cleanups.push(() => registry.stop());
   const events: DeviceEvent[] = [];
   registry.onEvent((e) => events.push(e));

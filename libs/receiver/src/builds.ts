@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm, utimes } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { remotePb as pb } from '@kiln/contracts';
-import { assertConfigurationName, type BuildPaths, builtFirmwareDir, type Clock, KilnError, resolveBuildPaths } from '@kiln/core';
+import { assertConfigurationName, builtFirmwareDir, KilnError, resolveBuildPaths, type BuildPaths, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { parseProgress, type RunningGroups, type Toolchain, type ToolchainProcess } from '@kiln/toolchain';
 import { walkBundle, type BundleLimits } from '@kiln/remote-identity';

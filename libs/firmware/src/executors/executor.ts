@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
-import { type KilnError, resolveBuildPaths, resolveConfigurationFile } from '@kiln/core';
+import { resolveBuildPaths, resolveConfigurationFile, type KilnError } from '@kiln/core';
 import type { firmwarePb as pb } from '@kiln/contracts';
-import { type Toolchain, type ToolchainAction, type ToolchainExit, type ToolchainProcess } from '@kiln/toolchain';
+import type { Toolchain, ToolchainAction, ToolchainExit, ToolchainProcess } from '@kiln/toolchain';
 import { JobType, typeName } from '../jobs/job.js';
 
 /** What an executor needs to run one job: the job's identity and what to run. */

@@ -1,7 +1,7 @@
 import type { FSWatcher } from 'node:fs';
 import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError, YAML_LIMITS, assertConfigurationName, configurationOfStorageFile, disposable, invalidArgs, notFound, removeBuildOutputs, resolveBuildPaths, resolveConfigurationFile, storageDir, writeFileAtomic } from '@kiln/core';
+import { KilnError, YAML_LIMITS, assertConfigurationName, configurationOfStorageFile, disposable, invalidArgs, notFound, resolveConfigurationFile, storageDir, writeFileAtomic } from '@kiln/core';
 import { planCreate, type CreateArgs } from './create.js';
 import { isMissing, readDeviceInfo, type DeviceEvent, type DeviceInfo } from './device-info.js';
 import { isDeviceFileName } from './device-files.js';
@@ -10,6 +10,11 @@ import { asRecord, asString, parseYaml } from './yaml.js';
 
 export interface DeviceRegistryOptions {
   configDir: string;
+  /**
+   * Remove what builds of a deleted device left (StorageJSON, build dir): the firmware service's
+   * `forget_build`, which holds the lanes' gates so it never races a compile of the configuration.
+   */
+  forgetBuild(configuration: string, deviceName: string): Promise<void>;
   /** Quiet period before a burst of on-disk changes is rescanned. */
   debounceMs?: number;
 }
@@ -25,6 +30,7 @@ const MAX_CONTENT_BYTES = YAML_LIMITS.maxBytes;
 export class DeviceRegistry {
   readonly #configDir: string;
   readonly #debounceMs: number;
+  readonly #forgetBuild: DeviceRegistryOptions['forgetBuild'];
   readonly #devices = new Map<string, DeviceInfo>();
   readonly #listeners = new Set<(e: DeviceEvent) => void>();
   #queue: Promise<void> = Promise.resolve();
@@ -38,6 +44,7 @@ export class DeviceRegistry {
   constructor(options: DeviceRegistryOptions) {
     this.#configDir = options.configDir;
     this.#debounceMs = options.debounceMs ?? 100;
+    this.#forgetBuild = options.forgetBuild;
   }
 
   get listenerCount(): number {
@@ -104,9 +111,13 @@ export class DeviceRegistry {
     await this.#serial(async () => {
       const path = await this.#existingDevicePath(configuration);
       const name = await this.#deviceName(configuration, path);
+      // The YAML first: from then on no new job of the configuration can be created.
       await rm(path, { force: true });
-      await removeBuildOutputs(resolveBuildPaths(this.#configDir, configuration), name);
-      await this.#refresh(configuration);
+      try {
+        await this.#forgetBuild(configuration, name);
+      } finally {
+        await this.#refresh(configuration);
+      }
     });
   }
 

@@ -131,6 +131,18 @@ export interface CleanRequest {
 export interface ResetBuildEnvRequest {
 }
 
+/**
+ * What builds of a deleted device left: its StorageJSON and the build dir named after its
+ * esphome.name (`device_name`; left alone when empty or not a plain name).
+ */
+export interface ForgetBuildRequest {
+  configuration: string;
+  deviceName: string;
+}
+
+export interface ForgetBuildResponse {
+}
+
 export interface RenameRequest {
   configuration: string;
   newName: string;
@@ -1090,6 +1102,98 @@ export const ResetBuildEnvRequest: MessageFns<ResetBuildEnvRequest> = {
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
       const message = createBaseResetBuildEnvRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseForgetBuildRequest(): ForgetBuildRequest {
+  return { configuration: "", deviceName: "" };
+}
+
+export const ForgetBuildRequest: MessageFns<ForgetBuildRequest> = {
+  encode(message: ForgetBuildRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.configuration !== "") {
+      writer.uint32(10).string(message.configuration);
+    }
+    if (message.deviceName !== "") {
+      writer.uint32(18).string(message.deviceName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetBuildRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetBuildRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.configuration = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseForgetBuildResponse(): ForgetBuildResponse {
+  return {};
+}
+
+export const ForgetBuildResponse: MessageFns<ForgetBuildResponse> = {
+  encode(_: ForgetBuildResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetBuildResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetBuildResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -2901,6 +3005,61 @@ export interface FirmwareServiceServer extends UntypedServiceImplementation {
   queueStatus: handleUnaryCall<QueueStatusRequest, QueueStatus>;
   getBinaries: handleUnaryCall<GetBinariesRequest, GetBinariesResponse>;
   readArtifact: handleUnaryCall<ReadArtifactRequest, ReadArtifactResponse>;
+}
+
+/**
+ * The firmware service's custody of the build tree for the other services (the devices service on
+ * device delete): run under the lanes' gates, so no compile or upload of that configuration has the
+ * files open while they go. kiln.firmware.<method>.
+ */
+export type BuildTreeServiceDefinition = typeof BuildTreeServiceDefinition;
+export const BuildTreeServiceDefinition = {
+  name: "BuildTreeService",
+  fullName: "kiln.firmware.v1.BuildTreeService",
+  methods: {
+    /**
+     * Cancels the configuration's active jobs (as a newer job of it does), waits until none of them
+     * runs, holds new ones off the lanes, then removes what its builds left.
+     */
+    forgetBuild: {
+      name: "ForgetBuild",
+      requestType: ForgetBuildRequest as typeof ForgetBuildRequest,
+      requestStream: false,
+      responseType: ForgetBuildResponse as typeof ForgetBuildResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * The firmware service's custody of the build tree for the other services (the devices service on
+ * device delete): run under the lanes' gates, so no compile or upload of that configuration has the
+ * files open while they go. kiln.firmware.<method>.
+ */
+export type BuildTreeServiceService = typeof BuildTreeServiceService;
+export const BuildTreeServiceService = {
+  /**
+   * Cancels the configuration's active jobs (as a newer job of it does), waits until none of them
+   * runs, holds new ones off the lanes, then removes what its builds left.
+   */
+  forgetBuild: {
+    path: "/kiln.firmware.v1.BuildTreeService/ForgetBuild" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ForgetBuildRequest): Buffer => Buffer.from(ForgetBuildRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ForgetBuildRequest => ForgetBuildRequest.decode(value),
+    responseSerialize: (value: ForgetBuildResponse): Buffer => Buffer.from(ForgetBuildResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ForgetBuildResponse => ForgetBuildResponse.decode(value),
+  },
+} as const;
+
+export interface BuildTreeServiceServer extends UntypedServiceImplementation {
+  /**
+   * Cancels the configuration's active jobs (as a newer job of it does), waits until none of them
+   * runs, holds new ones off the lanes, then removes what its builds left.
+   */
+  forgetBuild: handleUnaryCall<ForgetBuildRequest, ForgetBuildResponse>;
 }
 
 /**
