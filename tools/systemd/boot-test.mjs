@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { check, checkout, finish, run, sleep, timed } from '../deploy-checks.mjs';
 
 const HOST_NAME = 'build-box.home.arpa'; // dotted, as most host names are (the worker unit once refused one)
-const PER_SERVICE = ['kiln-logstore', 'kiln-catalog', 'kiln-firmware', 'kiln-gateway'];
+const PER_SERVICE = ['kiln-logstore', 'kiln-catalog', 'kiln-firmware', 'kiln-devices', 'kiln-gateway'];
 
 
 // The root filesystem (built once, cached) and a throwaway overlay of it for this boot.

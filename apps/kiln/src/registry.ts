@@ -24,8 +24,14 @@ export const serviceDefinitions: readonly ServiceDefinition[] = [
     load: async () => (await import('@kiln/firmware')).createFirmwareService,
   },
   {
+    name: 'devices',
+    dependsOn: [],
+    description: 'the config dir: device registry, file watcher, YAML reads and atomic writes',
+    load: async () => (await import('@kiln/devices')).createDevicesService,
+  },
+  {
     name: 'gateway',
-    dependsOn: ['firmware', 'logstore', 'catalog'],
+    dependsOn: ['firmware', 'logstore', 'catalog', 'devices'],
     description: 'HTTP + WebSocket API (upstream device-builder protocol) and the web page',
     load: async () => {
       const [{ createGatewayService }, { webRoot }] = await Promise.all([import('@kiln/gateway'), import('@kiln/web')]);

@@ -26,6 +26,7 @@ describe('kiln supervise (embedded default)', () => {
       ['logstore', 'running'],
       ['catalog', 'running'],
       ['firmware', 'running'],
+      ['devices', 'running'],
       ['gateway', 'running'],
     ]);
 
@@ -78,7 +79,7 @@ describe('kiln supervise (embedded default)', () => {
 describe('bad input on the command line', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['unknown flag', ['supervise', '--colour'], /Unknown option '--colour'/],
-    ['unknown service', ['supervise', '--services', 'logstore,firmwre'], /services: unknown service; known: logstore, catalog, firmware, gateway, receiver \(got "firmwre"\)/],
+    ['unknown service', ['supervise', '--services', 'logstore,firmwre'], /services: unknown service; known: logstore, catalog, firmware, devices, gateway, receiver \(got "firmwre"\)/],
     ['bad setting value', ['supervise', '--set', 'logstore.flushIntervalMs=soon'], /logstore\.flushIntervalMs = "soon" \(from flag --set logstore\.flushIntervalMs\)/],
     ['unknown setting section', ['supervise', '--set', 'logstor.x=1'], /unknown setting section\(s\): logstor/],
     ['malformed --set', ['supervise', '--set', 'novalue'], /--set takes key=value/],

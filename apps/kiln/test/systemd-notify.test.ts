@@ -47,7 +47,7 @@ describe.skipIf(!tools)('systemd notification (Type=notify through systemd-notif
       await until(() => socket.messages.some((m) => m.startsWith('READY=1')), 'READY=1');
       const ready = socket.messages.find((m) => m.startsWith('READY=1'))!;
       expect(ready).toContain(`MAINPID=${kiln.child.pid}`);
-      expect(ready).toMatch(/STATUS=logstore, catalog, firmware, gateway running/);
+      expect(ready).toMatch(/STATUS=logstore, catalog, firmware, devices, gateway running/);
       await until(() => socket.messages.filter((m) => m === 'WATCHDOG=1').length >= 3, 'three watchdog pings');
       expect((await kiln.stop()).code).toBe(0);
       expect(socket.messages).toContain('STOPPING=1');

@@ -54,7 +54,7 @@ const lane = (page: Page, name: 'compile' | 'upload') => page.locator(`.lane[dat
 
 /** A host that also runs a remote build receiver (gRPC on a free loopback port). */
 const RECEIVER_HOST = {
-  services: ['logstore', 'catalog', 'firmware', 'gateway', 'receiver'],
+  services: ['logstore', 'catalog', 'firmware', 'devices', 'gateway', 'receiver'],
   settings: { 'receiver.grpcListen': '127.0.0.1:0', 'receiver.toolchain': SIM_BIN, 'receiver.name': 'workshop' },
 };
 

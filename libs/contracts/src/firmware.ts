@@ -41,3 +41,9 @@ export type RemoteJobTarget = (typeof REMOTE_JOB_TARGETS)[number];
 
 /** remote_build/download_artifacts answers with every image inline (base64): at most this many bytes in all. */
 export const MAX_REMOTE_ARTIFACTS_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Deadline of `kiln.firmware.forget_build`: it waits until the device's running jobs are gone, which
+ * takes up to `firmware.killGraceMs` (at most a minute) for a process ignoring SIGTERM.
+ */
+export const FORGET_BUILD_TIMEOUT_MS = 90_000;

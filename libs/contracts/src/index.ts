@@ -12,3 +12,4 @@ export * as firmwarePb from './gen/kiln/firmware/v1/firmware.js';
 export * as catalogPb from './gen/kiln/catalog/v1/catalog.js';
 export * as firmwareWorkerPb from './gen/kiln/firmware/v1/worker.js';
 export * as remotePb from './gen/kiln/remote/v1/remote.js';
+export * as devicesPb from './gen/kiln/devices/v1/devices.js';

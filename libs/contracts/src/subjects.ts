@@ -22,6 +22,7 @@ export const BUS_SERVICE_SUBJECTS: Readonly<Record<string, BusServiceSubjects>> 
   'kiln.firmware.v1.RemoteJobService': { base: 'kiln.firmware.offloader' },
   'kiln.remote.v1.OffloaderService': { base: 'kiln.firmware.offloader' },
   'kiln.remote.v1.ReceiverControlService': { base: 'kiln.receiver' },
+  'kiln.devices.v1.DevicesService': { base: 'kiln.devices' },
   'kiln.logstore.v1.LogStoreService': { base: 'kiln.logstore', methods: { CloseLog: 'close' } },
   'kiln.catalog.v1.CatalogService': {
     base: 'kiln.catalog',
@@ -87,6 +88,11 @@ export const firmwareSubjects = {
 export const firmwareWorkerSubjects = {
   heartbeat: 'kiln.firmware.worker.heartbeat',
   stopped: 'kiln.firmware.worker.stopped',
+} as const;
+
+export const devicesSubjects = {
+  /** DeviceChanged (added, updated, removed), published once the registry holds the change. */
+  changed: 'kiln.devices.event.changed',
 } as const;
 
 export const receiverSubjects = {

@@ -5,6 +5,7 @@ import {
   busClient,
   busSubject,
   catalogPb,
+  devicesPb,
   encode,
   firmwarePb,
   firmwareWorkerPb,
@@ -47,6 +48,16 @@ describe('bus service subjects (wire contracts: the strings separately running p
 
   it('the build tree, served by the firmware service: kiln.firmware.<method>', () => {
     expect(subjectsOf(firmwarePb.BuildTreeServiceDefinition)).toEqual({ forgetBuild: 'kiln.firmware.forget_build' });
+  });
+
+  it('devices: kiln.devices.<method>', () => {
+    expect(subjectsOf(devicesPb.DevicesServiceDefinition)).toEqual({
+      list: 'kiln.devices.list',
+      getConfig: 'kiln.devices.get_config',
+      updateConfig: 'kiln.devices.update_config',
+      create: 'kiln.devices.create',
+      delete: 'kiln.devices.delete',
+    });
   });
 
   it('offloader and remote-job commands: kiln.firmware.offloader.<upstream name>', () => {

@@ -1,5 +1,4 @@
 export * from './service.js';
 export * from './settings.js';
 export { CLOSE_BACKPRESSURE } from './ws/connection.js';
-export { DeviceRegistry, type DeviceInfo, type DeviceEvent } from './devices/index.js';
 export { GatewayClient, type Frame } from './client.js';

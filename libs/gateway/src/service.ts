@@ -1,8 +1,6 @@
-import { mkdir } from 'node:fs/promises';
-import { busClient, catalogPb, firmwarePb, KILN_VERSION, remotePb, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { busClient, catalogPb, devicesPb, firmwarePb, KILN_VERSION, remotePb, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { Authenticator } from './auth.js';
 import { gatewayCommands } from './commands/index.js';
-import { DeviceRegistry } from './devices/index.js';
 import { DownloadTokens, serveDownload } from './download.js';
 import { gatewaySettingsSchema } from './settings.js';
 import { staticFiles } from './static-files.js';
@@ -23,8 +21,6 @@ export interface GatewayOptions {
   defaultWebRoot?: string;
 }
 
-const FORGET_BUILD_TIMEOUT_MS = 90_000;
-
 /** The HTTP + WebSocket API: upstream device-builder protocol onto Kiln's contracts, and the web page. */
 export function createGatewayService(deps: ServiceDeps, options: GatewayOptions = {}): GatewayService {
   const settings = deps.config.section(GATEWAY_SERVICE, gatewaySettingsSchema);
@@ -35,12 +31,7 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
   const remoteJobs = busClient(deps.bus, firmwarePb.RemoteJobServiceDefinition);
   const offloader = busClient(deps.bus, remotePb.OffloaderServiceDefinition);
   const receiver = busClient(deps.bus, remotePb.ReceiverControlServiceDefinition);
-  // A delete waits for the device's running jobs to be gone (up to firmware.killGraceMs, at most a minute).
-  const buildTree = busClient(deps.bus, firmwarePb.BuildTreeServiceDefinition, { timeoutMs: FORGET_BUILD_TIMEOUT_MS });
-  const devices = new DeviceRegistry({
-    configDir: deps.config.core.configDir,
-    forgetBuild: async (configuration, deviceName) => void (await buildTree.forgetBuild({ configuration, deviceName })),
-  });
+  const devices = busClient(deps.bus, devicesPb.DevicesServiceDefinition);
   const downloads = new DownloadTokens();
   const auth = new Authenticator(settings.username, settings.password);
   let server: GatewayServer | undefined;
@@ -50,9 +41,6 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
       return server;
     },
     async start() {
-      // The config dir is where devices live; a fresh install starts with an empty one.
-      await mkdir(deps.config.core.configDir, { recursive: true });
-      await devices.start();
       server = await startGatewayServer({
         listen: settings.listen,
         maxMessageBytes: settings.maxMessageBytes,
@@ -85,7 +73,6 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
     async stop() {
       await server?.close();
       server = undefined;
-      devices.stop();
     },
     health: () => ({ ok: true, detail: { url: server?.url ?? '', connections: String(server?.connectionCount() ?? 0), streams: String(server?.streamCount() ?? 0) } }),
   };

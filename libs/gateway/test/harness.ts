@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createInProcessBus, type Bus } from '@kiln/bus';
 import { loadConfig } from '@kiln/config';
 import { createCatalogService } from '@kiln/catalog';
+import { createDevicesService } from '@kiln/devices';
 import type { KilnService, ServiceDeps } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { createFirmwareService } from '@kiln/firmware';
@@ -21,7 +22,7 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** Log store + firmware (simulator) + gateway on one in-process bus, as `kiln supervise` hosts them. */
+/** Log store + catalog + firmware (simulator) + devices + gateway on one in-process bus, as `kiln supervise` hosts them. */
 export async function startStack(options: { devices?: string[]; knobs?: object; settings?: Record<string, string>; receiver?: boolean } = {}): Promise<Stack> {
   const root = await mkdtemp(join(tmpdir(), 'kiln-gateway-'));
   const configDir = join(root, 'config');
@@ -42,7 +43,7 @@ export async function startStack(options: { devices?: string[]; knobs?: object; 
   const bus = createInProcessBus();
   const logger = await createRootLogger({ level: 'silent', pretty: false });
   const deps = (name: string): ServiceDeps => ({ name, bus, config, logger: logger.child({ service: name }), fail: () => undefined });
-  const services: KilnService[] = [createLogStoreService(deps('logstore')), createCatalogService(deps('catalog')), createFirmwareService(deps('firmware'))];
+  const services: KilnService[] = [createLogStoreService(deps('logstore')), createCatalogService(deps('catalog')), createFirmwareService(deps('firmware')), createDevicesService(deps('devices'))];
   if (options.receiver) services.push(createReceiverService(deps('receiver')));
   const gateway = createGatewayService(deps('gateway'));
   services.push(gateway);

@@ -11,6 +11,7 @@ import { createInProcessBus } from '@kiln/bus';
 import { loadConfig } from '@kiln/config';
 import type { ServiceDeps } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
+import { createDevicesService } from '@kiln/devices';
 import { createFirmwareService } from '@kiln/firmware';
 import { createGatewayService } from '@kiln/gateway';
 import { createRootLogger } from '@kiln/logging';
@@ -38,7 +39,7 @@ async function floodHost(dataDir: string, configDir: string): Promise<void> {
   const logger = await createRootLogger({ level: 'silent', pretty: false });
   const deps = (name: string): ServiceDeps => ({ name, bus, config, logger, fail: () => undefined });
   const gateway = createGatewayService(deps('gateway'));
-  for (const s of [createLogStoreService(deps('logstore')), createFirmwareService(deps('firmware')), gateway]) await s.start();
+  for (const s of [createLogStoreService(deps('logstore')), createFirmwareService(deps('firmware')), createDevicesService(deps('devices')), gateway]) await s.start();
   let baseline = process.memoryUsage.rss();
   let peak = baseline;
   setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20).unref();

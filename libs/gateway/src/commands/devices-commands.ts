@@ -1,10 +1,10 @@
-import type { DeviceInfo } from '../devices/index.js';
 import { arg, parseArgs, v } from './args.js';
+import { FORGET_BUILD_TIMEOUT_MS, type devicesPb } from '@kiln/contracts';
 import { invalidArgs, KilnError } from '@kiln/core';
 import type { CommandContext, CommandHandler } from './types.js';
 
 /** A device as the WebSocket API shows it (upstream snake_case names). */
-export function deviceToJson(d: DeviceInfo) {
+export function deviceToJson(d: devicesPb.Device) {
   return {
     configuration: d.configuration,
     name: d.name,
@@ -38,19 +38,19 @@ async function boardTarget(ctx: CommandContext, boardId: string, platform: strin
   return { platform: known.esphome.platform, board: known.esphome.board };
 }
 
-/** `devices/*`: the YAML files in the config dir (the registry notices changes made on disk too). */
+/** `devices/*`: the YAML files in the config dir, through the devices service (its registry notices changes made on disk too). */
 export const devicesCommands: Record<string, CommandHandler> = {
   'devices/list': async (ctx, args) => {
     parseArgs(v.strictObject({}), args);
-    return { result: { configured: ctx.devices.list().map(deviceToJson), importable: [] } };
+    return { result: { configured: (await ctx.devices.list({})).devices.map(deviceToJson), importable: [] } };
   },
   'devices/get_config': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration }), args);
-    return { result: { configuration: a.configuration, content: await ctx.devices.getConfig(a.configuration) } };
+    return { result: { configuration: a.configuration, content: (await ctx.devices.getConfig({ configuration: a.configuration })).content } };
   },
   'devices/update_config': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration, content: v.string('must be a string'), allow_wipe: v.optional(v.boolean()) }), args);
-    return { result: deviceToJson(await ctx.devices.updateConfig(a.configuration, a.content)) };
+    return { result: deviceToJson(deviceOf(await ctx.devices.updateConfig({ configuration: a.configuration, content: a.content }))) };
   },
   'devices/create': async (ctx, args) => {
     const a = parseArgs(
@@ -63,17 +63,22 @@ export const devicesCommands: Record<string, CommandHandler> = {
       args,
     );
     const target: { platform?: string; board?: string } = a.board_id === undefined ? (a.platform === undefined ? {} : { platform: a.platform }) : await boardTarget(ctx, a.board_id, a.platform);
-    const device = await ctx.devices.create({
-      name: a.name,
-      ...(target.platform !== undefined ? { platform: target.platform } : {}),
-      ...(target.board !== undefined ? { board: target.board } : {}),
-      ...(a.overwrite !== undefined ? { overwrite: a.overwrite } : {}),
-    });
-    return { result: deviceToJson(device) };
+    const created = await ctx.devices.create({ name: a.name, platform: target.platform, board: target.board, overwrite: a.overwrite });
+    return { result: deviceToJson(deviceOf(created)) };
   },
   'devices/delete': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration }), args);
-    await ctx.devices.delete(a.configuration);
+    // The devices service waits for the firmware service to end the device's jobs before its build goes.
+    await ctx.devices.delete({ configuration: a.configuration }, { timeoutMs: DELETE_TIMEOUT_MS });
     return { result: { configuration: a.configuration, deleted: true } };
   },
 };
+
+/** Past the devices service's own wait on the firmware service, so its answer (or error) is what arrives. */
+const DELETE_TIMEOUT_MS = FORGET_BUILD_TIMEOUT_MS + 5_000;
+
+/** The device a devices-service reply carries (always set by that service). */
+function deviceOf(reply: { device?: devicesPb.Device | undefined }): devicesPb.Device {
+  if (!reply.device) throw new KilnError('internal_error', 'the devices service answered without the device');
+  return reply.device;
+}

@@ -1,4 +1,4 @@
-import { remotePb as pb } from '@kiln/contracts';
+import { devicesPb, remotePb as pb } from '@kiln/contracts';
 import { disposeAll, KilnError } from '@kiln/core';
 import { streamEvents } from '@kiln/streams';
 import { deviceToJson } from './devices-commands.js';
@@ -6,7 +6,7 @@ import { parseArgs, v } from './args.js';
 import { streamBounds } from './stream-bounds.js';
 import { onFirmwareEvents } from './firmware-events.js';
 import { jobToJson } from './job-json.js';
-import { onOffloaderChanges, onReceiverChanges } from './remote-build-events.js';
+import { onDeviceChanges, onOffloaderChanges, onReceiverChanges } from './remote-build-events.js';
 import { identityToJson, offloaderToJson, pairingWindowToJson, pairStatusToJson } from './remote-build-commands.js';
 import type { CommandHandler, StreamItem } from './types.js';
 
@@ -26,9 +26,10 @@ export const systemCommands: Record<string, CommandHandler> = {
     const stream = streamEvents<StreamItem>({
       ...streamBounds(ctx, session),
       attach: (c) => {
-        const devices = ctx.devices.onEvent((e) =>
-          c.pushOrTerminate(e.type === 'device_removed' ? { event: e.type, data: { configuration: e.configuration } } : { event: e.type, data: deviceToJson(e.device) }),
-        );
+        const devices = onDeviceChanges(ctx.bus, (e) => {
+          if (e.change === devicesPb.DeviceChange.DEVICE_CHANGE_REMOVED) c.pushOrTerminate({ event: 'device_removed', data: { configuration: e.configuration } });
+          else if (e.device) c.pushOrTerminate({ event: e.change === devicesPb.DeviceChange.DEVICE_CHANGE_ADDED ? 'device_added' : 'device_updated', data: deviceToJson(e.device) });
+        });
         const jobs = onFirmwareEvents(
           ctx.bus,
           (e) => {
@@ -50,16 +51,17 @@ export const systemCommands: Record<string, CommandHandler> = {
         return { [Symbol.dispose]: () => disposeAll([devices, jobs, receiver, offloader]) };
       },
       snapshot: () => {
-        // The device list is taken in the same tick as the listeners attach; the job list is fetched over the bus.
-        const devices = ctx.devices.list().map(deviceToJson);
+        // Device and job lists are fetched over the bus after the listeners attached: a change is in
+        // them or arrives as an event after initial_state (a change in both is applied twice, to the same state).
         return (async function* () {
-          const [jobs, receiver, offloader] = await Promise.all([
+          const [devicesReply, jobs, receiver, offloader] = await Promise.all([
+            ctx.devices.list({}),
             ctx.firmware.getJobs({}),
             remoteBuildState(async () => identityToJson(await ctx.receiver.getIdentity({}, { timeoutMs: REMOTE_STATE_TIMEOUT_MS }))),
             remoteBuildState(async () => offloaderToJson(await ctx.offloader.getOffloaderSettings({ withoutCreatingIdentity: true }, { timeoutMs: REMOTE_STATE_TIMEOUT_MS }))),
           ]);
           const remote_build = { receiver: receiver.state, receiver_error: receiver.error, offloader: offloader.state, offloader_error: offloader.error };
-          yield { event: 'initial_state', data: { devices, jobs: jobs.jobs.map(jobToJson), remote_build } };
+          yield { event: 'initial_state', data: { devices: devicesReply.devices.map(deviceToJson), jobs: jobs.jobs.map(jobToJson), remote_build } };
         })();
       },
     });

@@ -1,7 +1,6 @@
 import type { Bus } from '@kiln/bus';
-import type { BusClient, catalogPb, firmwarePb, remotePb } from '@kiln/contracts';
+import type { BusClient, catalogPb, devicesPb, firmwarePb, remotePb } from '@kiln/contracts';
 import type { EventStream } from '@kiln/streams';
-import type { DeviceRegistry } from '../devices/index.js';
 import type { Authenticator } from '../auth.js';
 import type { DownloadTokens } from '../download.js';
 
@@ -19,7 +18,8 @@ export interface CommandContext {
   offloader: BusClient<remotePb.OffloaderServiceDefinition>;
   /** Receiver control, served by a hosted receiver (if any). */
   receiver: BusClient<remotePb.ReceiverControlServiceDefinition>;
-  devices: DeviceRegistry;
+  /** The devices service (the config dir's owner). */
+  devices: BusClient<devicesPb.DevicesServiceDefinition>;
   downloads: DownloadTokens;
   auth: Authenticator;
   bus: Bus;

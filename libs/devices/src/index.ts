@@ -1,3 +1,5 @@
+export { createDevicesService, DEVICES_SERVICE, type DevicesService } from './service.js';
+export { DevicesBusService } from './bus-service.js';
 export { DeviceRegistry, type DeviceRegistryOptions } from './registry.js';
 export type { DeviceInfo, DeviceEvent } from './device-info.js';
 export type { CreateArgs } from './create.js';

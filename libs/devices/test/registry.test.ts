@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { KilnError, removeBuildOutputs, resolveBuildPaths } from '@kiln/core';
-import { DeviceRegistry, type DeviceEvent } from '../src/devices/index.js';
+import { DeviceRegistry, type DeviceEvent } from '../src/index.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 
