@@ -1,3 +1,5 @@
+import { invalidArgs } from './errors.js';
+
 /**
  * Bounds on YAML that users hand to Kiln (a device config sent over the API, the files a config
  * includes), checked by one linear scan of the text before any YAML parser runs. The `yaml` parser
@@ -13,6 +15,15 @@ export const YAML_LIMITS = {
   /** Nodes (lines of block content, sequence entries, flow items): 50,000 cost the parser about 70 MB at the peak. */
   maxNodes: 50_000,
 } as const;
+
+/**
+ * A device config's content over `YAML_LIMITS.maxBytes` → invalid_args. Checked by the devices
+ * service and, before the content crosses the bus (whose messages have their own cap on NATS), by
+ * the gateway, so either refuses it the same way.
+ */
+export function assertConfigContentSize(content: string, field = 'content'): void {
+  if (Buffer.byteLength(content, 'utf8') > YAML_LIMITS.maxBytes) throw invalidArgs(field, `${content.slice(0, 40)}...`, 'must be at most 1 MiB');
+}
 
 /**
  * Why `text` is refused before parsing (naming the limit and the line), or undefined when it is

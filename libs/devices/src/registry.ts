@@ -1,7 +1,7 @@
 import type { FSWatcher } from 'node:fs';
 import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError, YAML_LIMITS, assertConfigurationName, configurationOfStorageFile, disposable, invalidArgs, notFound, resolveConfigurationFile, storageDir, writeFileAtomic } from '@kiln/core';
+import { KilnError, assertConfigContentSize, assertConfigurationName, configurationOfStorageFile, disposable, invalidArgs, notFound, resolveConfigurationFile, storageDir, writeFileAtomic } from '@kiln/core';
 import { planCreate, type CreateArgs } from './create.js';
 import { isMissing, readDeviceInfo, type DeviceEvent, type DeviceInfo } from './device-info.js';
 import { isDeviceFileName } from './device-files.js';
@@ -18,9 +18,6 @@ export interface DeviceRegistryOptions {
   /** Quiet period before a burst of on-disk changes is rescanned. */
   debounceMs?: number;
 }
-
-/** The API's limit for one config is the limit for any YAML Kiln parses. */
-const MAX_CONTENT_BYTES = YAML_LIMITS.maxBytes;
 
 /**
  * The set of device YAML files in the config dir, kept current from its own writes and from
@@ -244,7 +241,7 @@ export class DeviceRegistry {
 
 function validateContent(content: unknown): asserts content is string {
   if (typeof content !== 'string') throw invalidArgs('content', content, 'must be a string');
-  if (Buffer.byteLength(content, 'utf8') > MAX_CONTENT_BYTES) throw invalidArgs('content', `${content.slice(0, 40)}...`, 'must be at most 1 MiB');
+  assertConfigContentSize(content);
   const parsed = parseYaml(content);
   if (!parsed.ok) throw invalidArgs('content', content, `is not valid YAML: ${parsed.error}`);
   const name = asRecord(asRecord(parsed.value)?.['esphome'])?.['name'];

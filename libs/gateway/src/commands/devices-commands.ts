@@ -1,6 +1,6 @@
 import { arg, parseArgs, v } from './args.js';
 import { FORGET_BUILD_TIMEOUT_MS, type devicesPb } from '@kiln/contracts';
-import { invalidArgs, KilnError } from '@kiln/core';
+import { assertConfigContentSize, invalidArgs, KilnError } from '@kiln/core';
 import type { CommandContext, CommandHandler } from './types.js';
 
 /** A device as the WebSocket API shows it (upstream snake_case names). */
@@ -50,6 +50,7 @@ export const devicesCommands: Record<string, CommandHandler> = {
   },
   'devices/update_config': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ configuration: arg.configuration, content: v.string('must be a string'), allow_wipe: v.optional(v.boolean()) }), args);
+    assertConfigContentSize(a.content);
     return { result: deviceToJson(deviceOf(await ctx.devices.updateConfig({ configuration: a.configuration, content: a.content }))) };
   },
   'devices/create': async (ctx, args) => {
