@@ -14,6 +14,11 @@ export function localDataDir(configDir: string): string {
   return join(configDir, '.esphome');
 }
 
+/** `<config_dir>/.esphome/build`: every local build dir (what reset_build_env wipes). */
+export function localBuildRoot(configDir: string): string {
+  return join(localDataDir(configDir), 'build');
+}
+
 /** `<config_dir>/.esphome/storage`: one StorageJSON per configuration (`<file>.yaml.json`). */
 export function storageDir(configDir: string): string {
   return join(localDataDir(configDir), 'storage');

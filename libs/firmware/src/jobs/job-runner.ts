@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
 import { encode, firmwarePb as pb, firmwareSubjects, type LogStoreApi } from '@kiln/contracts';
-import { deferred, isNoSpaceError, resolveBuildPaths } from '@kiln/core';
+import { deferred, isNoSpaceError, localBuildRoot } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { JobOutput, NO_ESPHOME_MODULE_HINT } from '../output/index.js';
 import { parseProgress } from '@kiln/toolchain';
@@ -131,7 +131,7 @@ export class JobRun {
 
   /** Kiln wipes the build tree itself: it works with any toolchain version, and the gate guarantees no upload reads it now. */
   private async resetBuildEnv(emit: (line: string) => Promise<void>): Promise<RunOutcome> {
-    const { buildRoot } = resolveBuildPaths(this.deps.configDir, 'any.yaml');
+    const buildRoot = localBuildRoot(this.deps.configDir);
     await emit(`INFO Removing ${buildRoot}`);
     await rm(buildRoot, { recursive: true, force: true });
     await emit('INFO Build environment reset');
