@@ -105,17 +105,17 @@ export class DeviceRegistry {
 
   async delete(configuration: string): Promise<void> {
     assertConfigurationName('configuration', configuration);
-    await this.#serial(async () => {
+    const name = await this.#serial(async () => {
       const path = await this.#existingDevicePath(configuration);
-      const name = await this.#deviceName(configuration, path);
+      const deviceName = await this.#deviceName(configuration, path);
       // The YAML first: from then on no new job of the configuration can be created.
       await rm(path, { force: true });
-      try {
-        await this.#forgetBuild(configuration, name);
-      } finally {
-        await this.#refresh(configuration);
-      }
+      await this.#refresh(configuration);
+      return deviceName;
     });
+    // Outside the queue: the firmware service may wait seconds for the device's jobs to end, and
+    // other writes and rescans need not wait for that.
+    await this.#forgetBuild(configuration, name);
   }
 
   onEvent(listener: (e: DeviceEvent) => void): Disposable {
