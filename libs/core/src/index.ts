@@ -9,3 +9,4 @@ export * from './json-limits.js';
 export * from './yaml-limits.js';
 export * from './config-file.js';
 export * from './storage-health.js';
+export * from './node-http.js';
