@@ -30,6 +30,17 @@ export default [
     },
   },
   {
+    // Node 22/24 load undici (with tls and http2, 11-14 MB of RSS) for an ESM import of node:http:
+    // Kiln's processes take it from @kiln/core's nodeHttp (see libs/core/src/node-http.ts).
+    files: ['libs/*/src/**/*.ts', 'apps/*/src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'node:http', message: "use nodeHttp from '@kiln/core' (an ESM import of node:http loads undici on Node 22+)", allowTypeImports: true }] },
+      ],
+    },
+  },
+  {
     // Tests wire real services together (a firmware test runs a real log store and the simulator).
     files: ['**/test/**/*.ts', '**/test/**/*.mjs'],
     rules: {

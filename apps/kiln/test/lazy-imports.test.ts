@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SIM_BIN } from '@kiln/esphome-sim';
 import { GatewayClient } from '@kiln/gateway';
 import { describe, expect, it } from 'vitest';
 import { KILN, tempDataDir } from './cli-harness.js';
@@ -16,14 +17,22 @@ async function gatewayOf(dir: string): Promise<GatewayClient> {
   return GatewayClient.connect(`${url.replace('http', 'ws')}/ws`);
 }
 
+/** Modules of an npm package among the recorded URLs. */
+const modulesOf = (urls: string[], pkg: string): string[] => urls.filter((u) => u.includes(`/node_modules/${pkg}/`));
+
+/** Node's HTTP client stack (undici, with tls and http2): a Kiln host only serves plain HTTP. */
+const HTTP_CLIENT_BUILTINS = ['builtin:internal/deps/undici/undici', 'builtin:tls', 'builtin:http2'];
+
 /**
  * Start supervise under the import recorder, wait until ready, run `during` (with its data dir), stop
- * it, return every module it resolved.
+ * it, return every module it resolved and (as `builtin:<id>`) every Node built-in it loaded.
+ * `before` prepares the data dir before the host starts.
  */
-async function importsOf(extraArgs: string[], during?: (dir: string) => Promise<void>): Promise<string[]> {
+async function importsOf(extraArgs: string[], during?: (dir: string) => Promise<void>, before?: (dir: string) => Promise<void>): Promise<string[]> {
   const { dir, cleanup } = await tempDataDir();
   const log = join(dir, 'imports.log');
   try {
+    await before?.(dir);
     const child = spawn(process.execPath, ['--import', recorder, KILN, 'supervise', '--data-dir', dir, '--set', 'supervisor.healthListen=127.0.0.1:0', '--set', 'gateway.listen=127.0.0.1:0', ...extraArgs], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, HOME: dir, IMPORT_LOG: log },
@@ -49,6 +58,47 @@ describe('what a host does not use, it does not import', () => {
     expect(urls.filter((u) => u.includes('@grpc'))).toEqual([]);
     // The offloader reads its identity file with node:crypto; the certificate generator is for creating one.
     expect(urls.filter((u) => u.includes('@peculiar') || u.includes('reflect-metadata'))).toEqual([]);
+  });
+
+  it('an idle host loads neither the YAML parser, the process runner, the WebSocket library nor an HTTP client', async () => {
+    const urls = await importsOf([]);
+    expect(urls.some((u) => u.includes('/libs/gateway/'))).toBe(true);
+    expect(urls).toContain('builtin:http');
+    expect(modulesOf(urls, 'yaml')).toEqual([]);
+    expect(modulesOf(urls, 'execa')).toEqual([]);
+    expect(modulesOf(urls, 'ws')).toEqual([]);
+    // On Node 22+ `import { createServer } from 'node:http'` reads http's lazy WebSocket getter and so loads undici.
+    expect(urls.filter((u) => HTTP_CLIENT_BUILTINS.includes(u))).toEqual([]);
+  });
+
+  it('a device config, a WebSocket client and a compile load the YAML parser, the WebSocket library and the process runner', async () => {
+    let status = '';
+    const urls = await importsOf(
+      ['--set', `firmware.toolchain=${SIM_BIN}`],
+      async (dir) => {
+        const ws = await gatewayOf(dir);
+        try {
+          const { id } = (await ws.call('firmware/compile', { configuration: 'porch.yaml' })).result as { id: string };
+          for (let i = 0; i < 400 && !['completed', 'failed', 'cancelled'].includes(status); i++) {
+            status = ((await ws.call('firmware/get_job', { job_id: id })).result as { status: string }).status;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        } finally {
+          ws.close();
+        }
+      },
+      async (dir) => {
+        // The default config dir (<data dir>/config) holds one device.
+        await mkdir(join(dir, 'config'));
+        await writeFile(join(dir, 'config', 'porch.yaml'), 'esphome:\n  name: porch\nesp32:\n  board: esp32dev\n');
+      },
+    );
+    expect(status).toBe('completed');
+    expect(modulesOf(urls, 'yaml').length).toBeGreaterThan(0);
+    expect(modulesOf(urls, 'ws').length).toBeGreaterThan(0);
+    expect(modulesOf(urls, 'execa').length).toBeGreaterThan(0);
+    // ws brings tls for its client side, but still no undici.
+    expect(urls).not.toContain('builtin:internal/deps/undici/undici');
   });
 
   it('turning the log store gRPC endpoint on loads gRPC (the recorder sees it)', async () => {

@@ -10,3 +10,4 @@ export * from './yaml-limits.js';
 export * from './config-file.js';
 export * from './build-tree.js';
 export * from './storage-health.js';
+export * from './node-http.js';

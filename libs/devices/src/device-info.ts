@@ -43,7 +43,7 @@ export async function readDeviceInfo(configDir: string, configuration: string): 
     throw err;
   }
   const storage = await readStorage(configDir, configuration);
-  const parsed = parseYaml(text);
+  const parsed = await parseYaml(text);
   // An unparsable YAML still lists, so the user can open and fix it.
   const fields: YamlFields = parsed.ok
     ? fieldsFromYaml(parsed.value)

@@ -83,7 +83,7 @@ export class DeviceRegistry {
 
   async updateConfig(configuration: string, content: string): Promise<DeviceInfo> {
     assertConfigurationName('configuration', configuration);
-    validateContent(content);
+    await validateContent(content);
     return this.#serial(async () => {
       const path = await this.#existingDevicePath(configuration);
       await writeFileAtomic(path, content);
@@ -143,7 +143,7 @@ export class DeviceRegistry {
   }
 
   async #deviceName(configuration: string, path: string): Promise<string> {
-    const parsed = parseYaml(await readFile(path, 'utf8'));
+    const parsed = await parseYaml(await readFile(path, 'utf8'));
     const fromYaml = parsed.ok ? asString(asRecord(asRecord(parsed.value)?.['esphome'])?.['name']) : '';
     return fromYaml || this.#devices.get(configuration)?.name || '';
   }
@@ -239,10 +239,10 @@ export class DeviceRegistry {
   }
 }
 
-function validateContent(content: unknown): asserts content is string {
+async function validateContent(content: unknown): Promise<void> {
   if (typeof content !== 'string') throw invalidArgs('content', content, 'must be a string');
   assertConfigContentSize(content);
-  const parsed = parseYaml(content);
+  const parsed = await parseYaml(content);
   if (!parsed.ok) throw invalidArgs('content', content, `is not valid YAML: ${parsed.error}`);
   const name = asRecord(asRecord(parsed.value)?.['esphome'])?.['name'];
   if (typeof name !== 'string' || name.trim() === '') throw invalidArgs('content', content, 'must set esphome.name');

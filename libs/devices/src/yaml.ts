@@ -1,5 +1,5 @@
 import { yamlLimitExceeded } from '@kiln/core';
-import { parseDocument, type ScalarTag, type CollectionTag } from 'yaml';
+import type { CollectionTag, ScalarTag } from 'yaml';
 
 /**
  * ESPHome's own tags. Declaring them keeps their values (a `!secret` key name, an `!include`
@@ -17,14 +17,21 @@ const CUSTOM_TAGS: (ScalarTag | CollectionTag)[] = ESPHOME_TAGS.flatMap((tag) =>
 export type YamlParse = { ok: true; value: unknown } | { ok: false; error: string };
 
 /**
+ * The YAML parser (~75 modules, a few MB of an idle process) is imported on the first parse: a
+ * gateway with an empty config dir never reads YAML until someone edits or creates a device.
+ */
+let parser: Promise<typeof import('yaml')> | undefined;
+
+/**
  * Parse one YAML document; errors are reported as text, warnings (unknown tags) ignored. Every YAML
  * the gateway reads (a config sent with update_config, the files of the config dir) comes through
  * here, so the size and nesting bounds (`YAML_LIMITS`) are checked first: over them, it is an error
  * without the parser ever seeing the text.
  */
-export function parseYaml(text: string): YamlParse {
+export async function parseYaml(text: string): Promise<YamlParse> {
   const refused = yamlLimitExceeded(text);
   if (refused) return { ok: false, error: refused };
+  const { parseDocument } = await (parser ??= import('yaml'));
   const doc = parseDocument(text, { customTags: CUSTOM_TAGS, prettyErrors: true });
   const first = doc.errors[0];
   if (first) return { ok: false, error: first.message };

@@ -1,4 +1,4 @@
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 
 export type Frame = Record<string, unknown> & { message_id?: number | string | null; event?: string; result?: unknown; error_code?: string; data?: unknown };
 
@@ -27,7 +27,10 @@ export class GatewayClient {
   }
 
   static async connect(url: string): Promise<GatewayClient> {
-    const ws = new WebSocket(url);
+    // Imported here, not at the top: the gateway's index exports this client, and a server that never
+    // connects out should not load a WebSocket library for it.
+    const { default: WebSocketClient } = await import('ws');
+    const ws = new WebSocketClient(url);
     const client = new GatewayClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -212,8 +212,10 @@ export class Builds {
       return;
     }
     const kind = build.action === pb.BuildAction.BUILD_ACTION_CLEAN ? 'clean' : 'compile';
-    const proc = this.deps.toolchain.run({ kind }, paths.yaml, { dataDir: paths.dataDir, cwd: paths.sourceDir });
+    const proc = await this.deps.toolchain.run({ kind }, paths.yaml, { dataDir: paths.dataDir, cwd: paths.sourceDir });
     build.process = proc;
+    // A cancel that came while the toolchain was starting found no process to terminate.
+    if (build.cancelRequested) void proc.terminate();
     // Best effort: without the record only a crash of this process would leave the compile orphaned.
     if (proc.pid !== undefined) await this.deps.groups.add(build.id, proc.pid).catch((err: unknown) => this.deps.logger.warn({ err }, 'running-build record not written'));
     let batch: string[] = [];

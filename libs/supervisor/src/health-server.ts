@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from '@kiln/config';
-import { KilnError, storageHealth, toKilnError } from '@kiln/core';
+import { KilnError, nodeHttp, storageHealth, toKilnError } from '@kiln/core';
 import type { ControlAction, Supervisor } from './supervisor.js';
 
 export interface HealthServer {
@@ -19,7 +19,7 @@ const ACTIONS: readonly ControlAction[] = ['stop', 'start', 'restart'];
  */
 export async function startHealthServer(supervisor: Supervisor, listen: string): Promise<HealthServer> {
   const { host, port } = parseListen(listen, 'supervisor.healthListen');
-  const server = createServer((req, res) => {
+  const server = nodeHttp.createServer((req, res) => {
     handle(supervisor, req, res).catch((err: unknown) => reply(res, 500, { error: toKilnError(err).toJSON() }));
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,9 +1,14 @@
 import { resolve } from 'node:path';
 import { KilnError } from '@kiln/core';
-import { execa } from 'execa';
 import { actionArgs } from './args.js';
 import { wrapSubprocess } from './process.js';
 import type { ToolchainAction, ToolchainOptions, ToolchainProcess, ToolchainRunOptions } from './types.js';
+
+/**
+ * execa and its dependencies (~110 modules, several MB of an idle process) load with the first
+ * toolchain run: a firmware service that has not compiled anything yet does not hold them.
+ */
+let processRunner: Promise<typeof import('execa')> | undefined;
 
 export const DEFAULT_TOOLCHAIN_COMMAND: readonly string[] = ['esphome'];
 export const DEFAULT_KILL_GRACE_MS = 5000;
@@ -28,12 +33,14 @@ export class Toolchain {
     this.env = { ...options.env };
   }
 
-  run(action: ToolchainAction, configPath: string, opts: ToolchainRunOptions): ToolchainProcess {
+  /** Start the toolchain; rejects (nothing started) on invalid arguments. */
+  async run(action: ToolchainAction, configPath: string, opts: ToolchainRunOptions): Promise<ToolchainProcess> {
     const args = actionArgs(action, configPath);
     if (typeof opts.dataDir !== 'string' || opts.dataDir === '') {
       throw new KilnError('invalid_args', 'dataDir: required', { dataDir: opts.dataDir });
     }
     const [file = 'esphome', ...prefix] = this.command;
+    const { execa } = await (processRunner ??= import('execa'));
     const subprocess = execa(file, [...prefix, ...args], {
       cwd: opts.cwd,
       env: {

@@ -34,7 +34,7 @@ describe('resolveBuildPaths', () => {
     const paths = resolveBuildPaths(box.dir, 'device.yaml', { dashboardId: 'offloader-1' });
     await mkdir(paths.sourceDir, { recursive: true });
     await copyFile(fileURLToPath(new URL('./fixtures/device.yaml', import.meta.url)), paths.yaml);
-    const proc = new Toolchain({ command: [SIM_BIN] }).run({ kind: 'compile' }, paths.yaml, { dataDir: paths.dataDir });
+    const proc = await new Toolchain({ command: [SIM_BIN] }).run({ kind: 'compile' }, paths.yaml, { dataDir: paths.dataDir });
     for await (const _line of proc.lines) void _line;
     expect((await proc.exited).exitCode).toBe(0);
     const dir = await builtFirmwareDir(paths);

@@ -17,7 +17,7 @@ afterEach(async () => {
 /** A compile that hangs silently with a grandchild in its group, as an orphaned build would. */
 async function hangingCompile(knobs: Record<string, unknown> = {}): Promise<{ pid: number; childPid: number }> {
   const tc = new Toolchain({ command: [SIM_BIN], env: { ESPHOME_SIM_KNOBS_JSON: JSON.stringify({ default: { hang: 'compile', steps: 0, spawnChild: true, ...knobs } }) } });
-  const proc = tc.run({ kind: 'compile' }, box.config, { dataDir: box.dataDir });
+  const proc = await tc.run({ kind: 'compile' }, box.config, { dataDir: box.dataDir });
   started.push(proc);
   const pidFile = join(box.dataDir, 'sim-child.pid');
   let childPid = 0;

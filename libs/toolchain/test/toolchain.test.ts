@@ -27,8 +27,8 @@ function toolchain(knobs: Knobs = {}, killGraceMs?: number): Toolchain {
   });
 }
 
-function start(tc: Toolchain, action: Parameters<Toolchain['run']>[0] = { kind: 'compile' }): ToolchainProcess {
-  const proc = tc.run(action, box.config, { dataDir: box.dataDir });
+async function start(tc: Toolchain, action: Parameters<Toolchain['run']>[0] = { kind: 'compile' }): Promise<ToolchainProcess> {
+  const proc = await tc.run(action, box.config, { dataDir: box.dataDir });
   started.push(proc);
   return proc;
 }
@@ -47,7 +47,7 @@ async function childPid(dataDir: string): Promise<number> {
 
 describe('Toolchain (against the esphome simulator)', () => {
   it('streams compile output line by line, in order, and exits 0', async () => {
-    const proc = start(toolchain({ compileMs: 800, steps: 8 }));
+    const proc = await start(toolchain({ compileMs: 800, steps: 8 }));
     expect(proc.pid).toBeGreaterThan(0);
     let exitedEarly: boolean | undefined;
     let settled = false;
@@ -81,14 +81,14 @@ describe('Toolchain (against the esphome simulator)', () => {
   });
 
   it('reports a failing compile through the exit code, never a rejection', async () => {
-    const proc = start(toolchain({ failCompile: true, steps: 5 }));
+    const proc = await start(toolchain({ failCompile: true, steps: 5 }));
     const lines = await collect(proc);
     expect(await proc.exited).toEqual({ exitCode: 1, signal: null });
     expect(lines.some((l) => l.startsWith('ERROR Error while compiling'))).toBe(true);
   });
 
   it('sets ESPHOME_DATA_DIR to the job data dir', async () => {
-    const proc = start(toolchain({ compileMs: 20 }));
+    const proc = await start(toolchain({ compileMs: 20 }));
     await collect(proc);
     expect((await proc.exited).exitCode).toBe(0);
     expect(existsSync(join(box.dataDir, 'storage', 'device.yaml.json'))).toBe(true);
@@ -98,8 +98,8 @@ describe('Toolchain (against the esphome simulator)', () => {
 
   it('splits carriage-return OTA progress into one line per redraw', async () => {
     const tc = toolchain({ compileMs: 20, uploadMs: 100 });
-    await collect(start(tc));
-    const proc = start(tc, { kind: 'upload', port: '192.168.1.40' });
+    await collect(await start(tc));
+    const proc = await start(tc, { kind: 'upload', port: '192.168.1.40' });
     const lines = await collect(proc);
     expect((await proc.exited).exitCode).toBe(0);
     const bars = lines.filter((l) => l.startsWith('Uploading: ['));
@@ -111,14 +111,14 @@ describe('Toolchain (against the esphome simulator)', () => {
   });
 
   it('fails an upload without a compile with exit code 1', async () => {
-    const proc = start(toolchain(), { kind: 'upload', port: '/dev/ttyUSB0' });
+    const proc = await start(toolchain(), { kind: 'upload', port: '/dev/ttyUSB0' });
     const lines = await collect(proc);
     expect((await proc.exited).exitCode).toBe(1);
     expect(lines.some((l) => l.startsWith('ERROR Firmware not found at '))).toBe(true);
   });
 
   it('terminate() kills the whole process tree, grandchildren included', async () => {
-    const proc = start(toolchain({ hang: 'compile', spawnChild: true }));
+    const proc = await start(toolchain({ hang: 'compile', spawnChild: true }));
     const reading = collect(proc);
     const grandchild = await childPid(box.dataDir);
     expect(isAlive(grandchild)).toBe(true);
@@ -131,7 +131,7 @@ describe('Toolchain (against the esphome simulator)', () => {
   });
 
   it('escalates to SIGKILL after the grace when the toolchain ignores SIGTERM', async () => {
-    const proc = start(toolchain({ hang: 'compile', ignoreSigterm: true, spawnChild: true }, 300));
+    const proc = await start(toolchain({ hang: 'compile', ignoreSigterm: true, spawnChild: true }, 300));
     const reading = collect(proc);
     const grandchild = await childPid(box.dataDir);
     const before = Date.now();
@@ -151,7 +151,7 @@ describe('Toolchain (against the esphome simulator)', () => {
     process.on('unhandledRejection', onUnhandled);
     try {
       const tc = new Toolchain({ command: ['esphome-not-installed-kiln-test'] });
-      const proc = tc.run({ kind: 'compile' }, box.config, { dataDir: box.dataDir });
+      const proc = await tc.run({ kind: 'compile' }, box.config, { dataDir: box.dataDir });
       expect(await collect(proc)).toEqual([]);
       const exit = await proc.exited;
       expect(exit.exitCode).toBeNull();
@@ -172,7 +172,7 @@ describe('Toolchain (against the esphome simulator)', () => {
 
   it('names a missing absolute path and a missing working directory precisely', async () => {
     const missing = join(box.dir, 'no-such-esphome');
-    const byPath = new Toolchain({ command: [missing] }).run({ kind: 'config' }, box.config, { dataDir: box.dataDir });
+    const byPath = await new Toolchain({ command: [missing] }).run({ kind: 'config' }, box.config, { dataDir: box.dataDir });
     const pathExit = await byPath.exited;
     expect(pathExit.error?.code).toBe('failed_precondition');
     expect(pathExit.error?.message).toBe(
@@ -180,7 +180,7 @@ describe('Toolchain (against the esphome simulator)', () => {
     );
 
     const badCwd = join(box.dir, 'gone');
-    const byCwd = toolchain().run({ kind: 'config' }, box.config, { dataDir: box.dataDir, cwd: badCwd });
+    const byCwd = await toolchain().run({ kind: 'config' }, box.config, { dataDir: box.dataDir, cwd: badCwd });
     const cwdExit = await byCwd.exited;
     expect(cwdExit.error?.code).toBe('failed_precondition');
     expect(cwdExit.error?.message).toContain(badCwd);
@@ -188,7 +188,7 @@ describe('Toolchain (against the esphome simulator)', () => {
 
   it('streams a 200k-line flood to a slow consumer with bounded memory', async () => {
     const floodLines = 200_000;
-    const proc = start(toolchain({ floodLines, floodLineBytes: 500, steps: 2, compileMs: 10 }));
+    const proc = await start(toolchain({ floodLines, floodLineBytes: 500, steps: 2, compileMs: 10 }));
     const baseline = process.memoryUsage().heapUsed;
     let settled = false;
     void proc.exited.then(() => (settled = true));
@@ -221,7 +221,7 @@ describe('Toolchain (against the esphome simulator)', () => {
   });
 
   it('a consumer that stops reading early does not block the child', async () => {
-    const proc = start(toolchain({ floodLines: 50_000, floodLineBytes: 200 }));
+    const proc = await start(toolchain({ floodLines: 50_000, floodLineBytes: 200 }));
     let seen = 0;
     for await (const _line of proc.lines) {
       if (++seen === 5) break;
@@ -229,7 +229,7 @@ describe('Toolchain (against the esphome simulator)', () => {
     expect(await proc.exited).toEqual({ exitCode: 0, signal: null });
   });
 
-  it('rejects a port that could be read as an option', () => {
-    expect(() => toolchain().run({ kind: 'upload', port: '--help' }, box.config, { dataDir: box.dataDir })).toThrow(KilnError);
+  it('rejects a port that could be read as an option', async () => {
+    await expect(toolchain().run({ kind: 'upload', port: '--help' }, box.config, { dataDir: box.dataDir })).rejects.toThrow(KilnError);
   });
 });

@@ -8,7 +8,7 @@ import { memorySplit } from './memory-split.js';
 import { webBenchmarks } from './web.js';
 import { remoteTransfer } from './remote-transfer.js';
 
-await idleRss();
+const idleOk = await idleRss();
 console.log();
 const memoryOk = await memorySplit();
 console.log();
@@ -22,4 +22,4 @@ console.log();
 await webBenchmarks();
 console.log();
 await remoteTransfer();
-process.exitCode = logOk && firmwareOk && memoryOk && catalogOk ? 0 : 1;
+process.exitCode = idleOk && logOk && firmwareOk && memoryOk && catalogOk ? 0 : 1;

@@ -44,9 +44,9 @@ export interface Memory {
   pssKb: number;
 }
 
-/** Idle memory of running processes: settle, then the median of 5 samples each (sampled side by side). */
-export async function settledMemory(pids: readonly number[]): Promise<Memory[]> {
-  await sleep(SETTLE_MS);
+/** Idle memory of running processes: settle (`settleMs`), then the median of 5 samples each (sampled side by side). */
+export async function settledMemory(pids: readonly number[], settleMs = SETTLE_MS): Promise<Memory[]> {
+  await sleep(settleMs);
   const samples: Memory[][] = pids.map(() => []);
   for (let i = 0; i < SAMPLES; i++) {
     for (const [p, pid] of pids.entries()) samples[p]!.push(await memoryOf(pid));

@@ -1,7 +1,7 @@
 import type { Logger } from '@kiln/logging';
 import { KilnError } from '@kiln/core';
 import { StreamBackpressureError, type EventStream } from '@kiln/streams';
-import { WebSocket, type RawData } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { OPEN_COMMANDS } from '../commands/auth-commands.js';
 import type { CommandContext, CommandHandler, Session, StreamItem } from '../commands/types.js';
 import { errorFrame, FrameError, parseClientFrame, serializeFrame, type MessageId, type ServerFrame } from './protocol.js';
@@ -105,7 +105,7 @@ export class Connection {
 
   /** Resolves when the frame is handed to the socket: awaiting it is the per-client backpressure. */
   private send(frame: ServerFrame): Promise<void> {
-    if (this.ws.readyState !== WebSocket.OPEN) return Promise.resolve();
+    if (this.ws.readyState !== this.ws.OPEN) return Promise.resolve();
     return new Promise((resolve) => this.ws.send(serializeFrame(frame), () => resolve()));
   }
 }

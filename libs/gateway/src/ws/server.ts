@@ -1,10 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseListen } from '@kiln/config';
-import { KilnError } from '@kiln/core';
+import { KilnError, nodeHttp } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { CommandContext, CommandHandler } from '../commands/types.js';
 import { Connection } from './connection.js';
 
@@ -29,8 +29,12 @@ export interface GatewayServerOptions {
 /** HTTP server with the WebSocket API on `/ws`. */
 export async function startGatewayServer(options: GatewayServerOptions): Promise<GatewayServer> {
   const connections = new Set<Connection>();
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
-  const server: Server = createServer((req, res) => {
+  // The WebSocket library (and the https, tls, zlib modules it pulls in) loads with the first
+  // upgrade: an idle gateway that nobody has opened holds only the HTTP server.
+  let wss: Promise<WebSocketServer> | undefined;
+  const webSockets = (): Promise<WebSocketServer> =>
+    (wss ??= import('ws').then(({ WebSocketServer: Server }) => new Server({ noServer: true, maxPayload: options.maxMessageBytes })));
+  const server: Server = nodeHttp.createServer((req, res) => {
     void (options.http?.(req, res) ?? Promise.resolve(false)).then(
       (handled) => handled || fallback(req, res),
       (err: unknown) => {
@@ -56,11 +60,18 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const connection = new Connection(ws, options.commands, bound.context!, options.logger);
-      connections.add(connection);
-      ws.on('close', () => connections.delete(connection));
-    });
+    void webSockets().then(
+      (server) =>
+        server.handleUpgrade(req, socket, head, (ws) => {
+          const connection = new Connection(ws, options.commands, bound.context!, options.logger);
+          connections.add(connection);
+          ws.on('close', () => connections.delete(connection));
+        }),
+      (err: unknown) => {
+        options.logger.error({ err }, 'websocket upgrade failed');
+        socket.destroy();
+      },
+    );
   });
   const { host, port } = parseListen(options.listen, 'gateway.listen');
   await new Promise<void>((resolve, reject) => {
@@ -75,15 +86,16 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     connectionCount: () => connections.size,
     streamCount: () => [...connections].reduce((n, c) => n + c.streamCount, 0),
     async close() {
-      for (const ws of wss.clients) ws.close(1001, 'server shutting down');
+      const sockets = await wss?.catch(() => undefined);
+      for (const ws of sockets?.clients ?? []) ws.close(1001, 'server shutting down');
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
         setTimeout(() => {
-          for (const ws of wss.clients) ws.terminate();
+          for (const ws of sockets?.clients ?? []) ws.terminate();
         }, 1_000).unref();
       });
-      wss.close();
+      sockets?.close();
     },
   };
 }
