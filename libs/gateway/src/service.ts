@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { busClient, catalogPb, firmwarePb, KILN_VERSION, remotePb, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { busClient, catalogPb, createLogStoreBusClient, firmwarePb, KILN_VERSION, remotePb, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { Authenticator } from './auth.js';
 import { gatewayCommands } from './commands/index.js';
 import { DeviceRegistry } from './devices/index.js';
@@ -30,6 +30,7 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
   const web = webRoot ? staticFiles(webRoot) : undefined;
   const firmware = busClient(deps.bus, firmwarePb.FirmwareServiceDefinition);
   const catalog = busClient(deps.bus, catalogPb.CatalogServiceDefinition);
+  const logs = createLogStoreBusClient(deps.bus);
   const remoteJobs = busClient(deps.bus, firmwarePb.RemoteJobServiceDefinition);
   const offloader = busClient(deps.bus, remotePb.OffloaderServiceDefinition);
   const receiver = busClient(deps.bus, remotePb.ReceiverControlServiceDefinition);
@@ -60,6 +61,7 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
         },
         context: (port) => ({
           firmware,
+          logs,
           catalog,
           remoteJobs,
           offloader,
