@@ -1,10 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { natsOrSkip as connectTestNats, NATS_TEST_URL as NATS_URL, testNatsPrefix } from '@kiln/bus/testing';
-import { busClient, createLogStoreBusClient, firmwarePb } from '@kiln/contracts';
+import { busClient, createLogStoreBusClient, firmwarePb, logStorePb } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
+import { GatewayClient, type Frame } from '@kiln/gateway';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { kilnPerTest } from './cli-harness.js';
+import { kilnPerTest, runKiln } from './cli-harness.js';
 
 const S = firmwarePb.JobStatus;
 
@@ -68,6 +69,50 @@ describe('firmware service in a real host (simulator toolchain, NATS)', () => {
     const output = await client.getJobOutput({ jobId: job.id });
     expect(output.lines.at(-1)).toMatch(/Successfully compiled program/);
     await bus.close();
+  });
+
+  it('over NATS a 10,000-line job\'s output is published once per batch, by the log store; follow_job shows it after started and before the result', async ({ skip }) => {
+    const bus = await natsOrSkip();
+    if (!bus) return skip('NATS is not running (CI=true makes this a failure)');
+    // Everything under this test's prefix: publishes and requests alike.
+    const appends: number[] = [];
+    const announced: number[] = [];
+    let republished = 0;
+    bus.subscribe('>', (msg) => {
+      if (msg.subject === 'kiln.logstore.append') appends.push(logStorePb.AppendRequest.decode(msg.data).lines.length);
+      else if (msg.subject.startsWith('kiln.logstore.lines.')) announced.push(logStorePb.LinesAppended.decode(msg.data).lines.length);
+      else if (msg.subject === 'kiln.firmware.job.output') republished++;
+    });
+    // flushBytes 1: the log store commits each append on its own, so its announcements match the batches one to one.
+    const kiln = host.start(['supervise', ...common(await deviceConfigDir()), '--set', 'logstore.flushBytes=1'], {
+      ESPHOME_SIM_KNOBS_JSON: JSON.stringify({ default: { compileMs: 300, steps: 5, floodLines: 10_000, floodLineBytes: 80 } }),
+    });
+    await kiln.healthUrl();
+    const status = JSON.parse((await runKiln(['status', '--data-dir', host.dataDir, '--json'])).stdout) as Array<{ services: Array<{ name: string; health: { detail: Record<string, string> } }> }>;
+    const url = status[0]!.services.find((s) => s.name === 'gateway')!.health.detail.url!;
+    const c = await GatewayClient.connect(`${url.replace('http', 'ws')}/ws`);
+    try {
+      const job = (await c.call('firmware/compile', { configuration: 'porch.yaml' })).result as { id: string };
+      const follow = c.send('firmware/follow_job', { job_id: job.id });
+      await c.next((f) => f.message_id === follow && 'result' in f, 30_000);
+      const frames = c.frames.filter((f) => f.message_id === follow);
+      const states = (f: Frame) => (f.event === 'job_state' ? (f.data as { status: string }).status : undefined);
+      const firstOutput = frames.findIndex((f) => f.event === 'job_output');
+      expect(frames.slice(0, firstOutput).map(states)).toContain('running');
+      expect(frames.at(-1)).toHaveProperty('result.status', 'completed');
+      const total = ((await c.call('firmware/get_job_output', { job_id: job.id })).result as { total_lines: number }).total_lines;
+      const delivered = frames.filter((f) => f.event === 'job_output').reduce((n, f) => n + (f.data as { lines: string[] }).lines.length, 0);
+      expect(delivered).toBe(total);
+      expect(total).toBeGreaterThan(10_000);
+      // Our subscription is a connection of its own: let its copies of the last messages arrive.
+      await until(async () => announced.reduce((a, b) => a + b, 0), (n) => n >= total);
+      expect(appends.reduce((a, b) => a + b, 0)).toBe(total);
+      expect(announced).toEqual(appends);
+      expect(republished).toBe(0);
+    } finally {
+      c.close();
+      await bus.close();
+    }
   });
 
   it('with no esphome on PATH a job fails with an actionable message', async ({ skip }) => {

@@ -1,6 +1,6 @@
 import { listening, type Bus } from '@kiln/bus';
-import { assertSafeId } from '@kiln/core';
-import { streamEvents, type EventStream, type StreamControls } from '@kiln/streams';
+import { assertSafeId, KilnError } from '@kiln/core';
+import { streamLog, type EventStream, type StreamControls } from '@kiln/streams';
 import { busClient } from './bus-binding.js';
 import { decodeOrThrow } from './codec.js';
 import * as pb from './gen/kiln/logstore/v1/logstore.js';
@@ -42,8 +42,8 @@ export const FOLLOW_PAGE_LINES = 2000;
 
 /**
  * Follow built from primitives any transport has: live events (attach before reading) and a paged
- * read of history. Lines are deduplicated by sequence number, so a batch that is both in the read
- * and on the live feed is delivered once, and history strictly precedes live.
+ * read of history, merged by `streamLog` (a batch both in the read and on the live feed is delivered
+ * once, history strictly precedes live).
  */
 export function followFromParts(
   jobId: string,
@@ -51,10 +51,8 @@ export function followFromParts(
   attachLive: (controls: StreamControls<LogFollowEvent>) => Disposable,
   readPage: (offset: number) => Promise<pb.ReadResponse>,
 ): EventStream<LogFollowEvent> {
-  let nextSeq = options.fromSeq ?? 0;
-
   async function* history(): AsyncGenerator<LogFollowEvent> {
-    let offset = nextSeq;
+    let offset = options.fromSeq ?? 0;
     for (;;) {
       const page = await readPage(offset);
       if (page.lines.length > 0) yield { $case: 'lines', value: { jobId, firstSeq: page.firstSeq, lines: page.lines } };
@@ -66,47 +64,53 @@ export function followFromParts(
     }
   }
 
-  const inner = streamEvents<LogFollowEvent>({
+  return streamLog<LogFollowEvent>({
     attach: attachLive,
     snapshot: history,
     ...(options.signal ? { signal: options.signal } : {}),
+    fromSeq: () => options.fromSeq ?? 0,
+    // The first `closed` (from history or live) ends the stream; nothing may follow it.
+    itemOf: (event) => (event.$case === 'closed' ? { log: jobId, last: true } : { log: jobId, lines: [event.value.firstSeq, event.value.firstSeq + event.value.lines.length] }),
+    skipLines: (event, skip) => (event.$case === 'lines' ? { $case: 'lines', value: { jobId, firstSeq: event.value.firstSeq + skip, lines: event.value.lines.slice(skip) } } : event),
   });
-
-  async function* deduplicated(): AsyncGenerator<LogFollowEvent, void, undefined> {
-    try {
-      for await (const event of inner) {
-        if (event.$case === 'closed') {
-          // The first `closed` (from history or live) ends the stream; nothing may follow it.
-          yield event;
-          return;
-        }
-        const { firstSeq, lines } = event.value;
-        const end = firstSeq + lines.length;
-        if (end <= nextSeq) continue;
-        const skip = Math.max(0, nextSeq - firstSeq);
-        nextSeq = end;
-        yield skip === 0 ? event : { $case: 'lines', value: { jobId, firstSeq: firstSeq + skip, lines: lines.slice(skip) } };
-      }
-    } finally {
-      inner[Symbol.dispose]();
-    }
-  }
-
-  return asEventStream(deduplicated(), inner);
 }
 
-/** Give a generator that wraps a stream the stream's dispose and counters. */
-export function asEventStream<T>(generator: AsyncGenerator<T, void, undefined>, inner: EventStream<unknown>): EventStream<T> {
-  return Object.defineProperties(generator, {
-    [Symbol.dispose]: {
-      value: () => {
-        inner[Symbol.dispose]();
-        void generator.return(undefined);
-      },
-    },
-    dropped: { get: () => inner.dropped },
-    released: { get: () => inner.released },
-  }) as unknown as EventStream<T>;
+/**
+ * A job's output as readers get it (get_job_output, get_job, the history of follow_job): the last
+ * 2000 lines; upstream keeps as many for a finished job.
+ */
+export const OUTPUT_TAIL_LINES = 2000;
+
+/**
+ * The line shown in place of what was trimmed. `elided` is cumulative across every trim of a job
+ * (in-flight and final), so the reader sees the true total dropped, not just the last trim's share.
+ * The wording matches upstream's notice so anyone who knows it recognises it.
+ */
+export function trimNotice(elided: number): string {
+  return `... [output trimmed: ${elided} earlier line(s) elided]`;
+}
+
+export interface OutputTail {
+  /** The last OUTPUT_TAIL_LINES lines, behind a trim notice when earlier ones were left out. */
+  lines: string[];
+  /** Lines in the log; the next line written is number `totalLines`. */
+  totalLines: number;
+  /** `lines` starts with the trim notice (which is not a line of the log). */
+  trimmed: boolean;
+  /** The log was complete when read (its writer closed it). */
+  closed: boolean;
+}
+
+/** A job's output from its log; a job that has written nothing yet (no log) has none. */
+export async function readOutputTail(logs: LogStoreApi, jobId: string): Promise<OutputTail> {
+  try {
+    const tail = await logs.read(jobId, { tail: OUTPUT_TAIL_LINES });
+    const elided = tail.lineCount - tail.lines.length;
+    return { lines: elided > 0 ? [trimNotice(elided), ...tail.lines] : tail.lines, totalLines: tail.lineCount, trimmed: elided > 0, closed: tail.closed };
+  } catch (err) {
+    if (err instanceof KilnError && err.code === 'not_found') return { lines: [], totalLines: 0, trimmed: false, closed: false };
+    throw err;
+  }
 }
 
 /** The log store over the bus: what a service uses when it does not host the store itself. */

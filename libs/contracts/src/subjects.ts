@@ -71,11 +71,13 @@ export const systemSubjects = {
 
 export const logStoreSubjects = {
   lines: (jobId: string) => `kiln.logstore.lines.${jobId}`,
+  /** Every job's committed lines (the one publish of each output batch). */
+  allLines: 'kiln.logstore.lines.*',
   closed: (jobId: string) => `kiln.logstore.closed.${jobId}`,
   deleted: (jobId: string) => `kiln.logstore.deleted.${jobId}`,
 } as const;
 
-export const FIRMWARE_EVENTS = ['queued', 'started', 'completed', 'failed', 'cancelled', 'progressed', 'output', 'cleared'] as const;
+export const FIRMWARE_EVENTS = ['queued', 'started', 'completed', 'failed', 'cancelled', 'progressed', 'cleared'] as const;
 export type FirmwareEventName = (typeof FIRMWARE_EVENTS)[number];
 
 /** Job events on `kiln.firmware.job.<event>`. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import type { Bus } from '@kiln/bus';
-import { encode, firmwarePb as pb, firmwareSubjects, REMOTE_JOB_TARGETS, type BusImplementation, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
+import { encode, firmwarePb as pb, firmwareSubjects, readOutputTail, REMOTE_JOB_TARGETS, type BusImplementation, type FirmwareEventName, type LogStoreApi } from '@kiln/contracts';
 import { assertSafeId, invalidArgs, isNoSpaceError, isSafeId, KilnError, notFound, removeBuildOutputs, resolveBuildPaths, resolveConfigurationFile, type Clock } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
 import { isActive, isMaintenance, isTerminal, JobStatus, JobType, laneFor, LaneName, PREREQUISITE_FAILED, statusName, typeName, type Job } from './jobs/job.js';
@@ -10,7 +10,6 @@ import { uploadPortArg } from './jobs/upload-port.js';
 import { listArtifacts, readArtifact } from './artifacts.js';
 import { BuildGate } from './lanes/build-gate.js';
 import { Lane } from './lanes/lane.js';
-import { MAX_OUTPUT_LINES_RETAINED, trimNotice } from './output/index.js';
 import { JobStore } from './persistence/job-store.js';
 import type { FirmwareSettings } from './settings.js';
 import type { RunningGroups, Toolchain } from '@kiln/toolchain';
@@ -263,14 +262,8 @@ export class FirmwareCore
     const job = this.jobArg(jobId);
     const run = this.runs.get(job.id);
     if (run) return { jobId, lines: run.output.lines(), totalLines: run.output.totalAppended };
-    try {
-      const tail = await this.deps.logs.read(job.id, { tail: MAX_OUTPUT_LINES_RETAINED });
-      const elided = tail.lineCount - tail.lines.length;
-      return { jobId, lines: elided > 0 ? [trimNotice(elided), ...tail.lines] : tail.lines, totalLines: tail.lineCount };
-    } catch (err) {
-      if (err instanceof KilnError && err.code === 'not_found') return { jobId, lines: [], totalLines: 0 };
-      throw err;
-    }
+    const { lines, totalLines } = await readOutputTail(this.deps.logs, job.id);
+    return { jobId, lines, totalLines };
   }
 
   async getBinaries({ configuration }: pb.GetBinariesRequest): Promise<pb.GetBinariesResponse> {

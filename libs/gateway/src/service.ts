@@ -1,4 +1,4 @@
-import { busClient, catalogPb, devicesPb, firmwarePb, KILN_VERSION, remotePb, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { busClient, catalogPb, createLogStoreBusClient, devicesPb, firmwarePb, KILN_VERSION, remotePb, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { Authenticator } from './auth.js';
 import { gatewayCommands } from './commands/index.js';
 import { DownloadTokens, serveDownload } from './download.js';
@@ -28,6 +28,7 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
   const web = webRoot ? staticFiles(webRoot) : undefined;
   const firmware = busClient(deps.bus, firmwarePb.FirmwareServiceDefinition);
   const catalog = busClient(deps.bus, catalogPb.CatalogServiceDefinition);
+  const logs = createLogStoreBusClient(deps.bus);
   const remoteJobs = busClient(deps.bus, firmwarePb.RemoteJobServiceDefinition);
   const offloader = busClient(deps.bus, remotePb.OffloaderServiceDefinition);
   const receiver = busClient(deps.bus, remotePb.ReceiverControlServiceDefinition);
@@ -55,6 +56,7 @@ export function createGatewayService(deps: ServiceDeps, options: GatewayOptions 
         },
         context: (port) => ({
           firmware,
+          logs,
           catalog,
           remoteJobs,
           offloader,

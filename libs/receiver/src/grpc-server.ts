@@ -10,9 +10,11 @@ import {
   type PairingServiceServer,
   type SessionServiceServer,
 } from '@kiln/contracts/grpc';
-import { KilnError } from '@kiln/core';
+import { disposable, KilnError } from '@kiln/core';
 import type { Logger } from '@kiln/logging';
+import { DEFAULT_STREAM_MAX_BYTES, streamLog } from '@kiln/streams';
 import { peerFingerprint } from '@kiln/remote-identity';
+import type { Build, BuildEvent } from './builds.js';
 import type { Receiver } from './receiver.js';
 
 type AuthedCall = Parameters<typeof peerFingerprint>[0] & { getPeer(): string };
@@ -146,31 +148,56 @@ async function receiveBundle(
   }
 }
 
-function followBuild(call: ServerWritableStream<pb.FollowRequest, pb.FollowResponse>, build: import('./builds.js').Build): void {
-  // History and the listener in the same tick: nothing can happen between the snapshot and attaching.
-  // Output first: a final state ends the stream on the client.
-  if (build.lines.length > 0) call.write({ event: { $case: 'output', value: { firstSeq: build.firstSeq, lines: [...build.lines] } } });
-  call.write({ event: { $case: 'state', value: build.state() } });
-  if (!build.active) {
-    call.end();
-    return;
-  }
-  // A slow follower loses output lines (counted in first_seq gaps), never a state change: grpc-js
-  // would otherwise buffer a flooding build's whole output for it.
-  let congested = false;
-  const listener = (event: pb.FollowResponse['event']): void => {
-    if (event?.$case === 'output' && congested) return;
-    if (!call.write({ event }) && !congested) {
-      congested = true;
-      call.once('drain', () => (congested = false));
+/** A follower's output may lag this far behind (queued plus what grpc-js holds for it) before it is dropped. */
+const FOLLOW_MAX_BYTES = DEFAULT_STREAM_MAX_BYTES;
+
+const eventBytes = (event: BuildEvent): number => (event.$case === 'output' ? event.value.lines.reduce((n, line) => n + line.length + 2, 16) : 64);
+
+function followBuild(call: ServerWritableStream<pb.FollowRequest, pb.FollowResponse>, build: Build): void {
+  const stream = streamLog<BuildEvent>({
+    // A slow follower loses output lines (counted in first_seq gaps), never a state change: grpc-js
+    // would otherwise buffer a flooding build's whole output for it.
+    attach: (c) => {
+      const listener = (event: BuildEvent): void => {
+        if (event.$case === 'output') return void c.push(event);
+        c.pushPriority(event);
+        if (isFinal(event.value.status)) c.end();
+      };
+      build.listeners.add(listener);
+      return disposable(() => build.listeners.delete(listener));
+    },
+    // Output first: a final state ends the stream on the client.
+    snapshot: () => [
+      ...(build.lines.length > 0 ? [{ $case: 'output' as const, value: { firstSeq: build.firstSeq, lines: [...build.lines] } }] : []),
+      { $case: 'state' as const, value: build.state() },
+    ],
+    bytes: { max: FOLLOW_MAX_BYTES, sizeOf: eventBytes, downstream: () => call.writableLength },
+    itemOf: (event) =>
+      event.$case === 'output'
+        ? { log: build.id, lines: [event.value.firstSeq, event.value.firstSeq + event.value.lines.length] }
+        : { log: build.id, ...(isFinal(event.value.status) ? { last: true } : {}) },
+    skipLines: (event, skip) => (event.$case === 'output' ? { $case: 'output', value: { firstSeq: event.value.firstSeq + skip, lines: event.value.lines.slice(skip) } } : event),
+  });
+  call.on('cancelled', () => stream[Symbol.dispose]());
+  void (async () => {
+    for await (const event of stream) {
+      if (call.cancelled) return;
+      if (!call.write({ event })) await drainedOrCancelled(call);
     }
-    if (event?.$case === 'state' && isFinal(event.value.status)) {
-      build.listeners.delete(listener);
-      call.end();
-    }
-  };
-  build.listeners.add(listener);
-  call.on('cancelled', () => build.listeners.delete(listener));
+    if (!call.cancelled) call.end();
+  })().catch((err: unknown) => call.emit('error', toGrpcStatus(err)));
+}
+
+function drainedOrCancelled(call: ServerWritableStream<pb.FollowRequest, pb.FollowResponse>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.once('drain', done);
+    call.once('cancelled', done);
+  });
 }
 
 async function sendArtifacts(call: ServerWritableStream<pb.DownloadArtifactsRequest, pb.DownloadArtifactsResponse>, receiver: Receiver, authorize: () => string): Promise<void> {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInProcessBus } from '@kiln/bus';
 import { loadConfig } from '@kiln/config';
-import { firmwarePb as pb, firmwareSubjects, type KilnService, type ServiceDeps } from '@kiln/contracts';
+import { logStorePb, logStoreSubjects, type KilnService, type ServiceDeps } from '@kiln/contracts';
 import { SIM_BIN } from '@kiln/esphome-sim';
 import { createFirmwareService } from '@kiln/firmware';
 import { createGatewayService } from '@kiln/gateway';
@@ -53,7 +53,8 @@ async function run(followers: number): Promise<{ followers: number; linesPerSeco
   try {
     const url = `${gateway.server!.url.replace('http', 'ws')}/ws`;
     const published = new Map<number, number>();
-    bus.subscribe(firmwareSubjects.event('output'), (msg) => published.set(pb.JobOutputAppended.decode(msg.data).firstSeq, performance.now()));
+    // Each output batch is published once, by the log store, when it is committed.
+    bus.subscribe(logStoreSubjects.allLines, (msg) => published.set(logStorePb.LinesAppended.decode(msg.data).firstSeq, performance.now()));
     const control = await open(url);
     const ask = (command: string, args: object) =>
       new Promise<Record<string, unknown>>((resolve) => {

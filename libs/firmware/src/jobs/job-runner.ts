@@ -66,9 +66,9 @@ export class JobRun {
     await this.process?.terminate();
   }
 
-  /** `announced` resolves once `started` is announced: output events never go out before it. */
+  /** `announced` resolves once `started` is announced: no output reaches the log store (and its followers) before it. */
   async run(announced: Promise<void>, onProgress: (progress: number) => void): Promise<RunOutcome> {
-    const pipe = new OutputPipe(this.job.id, this.deps.logs, this.deps.bus, this.deps.outputBatchMs, announced);
+    const pipe = new OutputPipe(this.job.id, this.deps.logs, this.deps.outputBatchMs, announced);
     const emit = async (line: string): Promise<void> => {
       this.output.append(line);
       await pipe.push(line);

@@ -1,17 +1,16 @@
-import type { Bus } from '@kiln/bus';
-import { encode, firmwarePb as pb, firmwareSubjects, type LogStoreApi } from '@kiln/contracts';
+import type { LogStoreApi } from '@kiln/contracts';
 import { LineBatcher } from './line-batcher.js';
 
 /**
- * Ships a running job's output to the log store (every line) and to the bus (JobOutputAppended) in
- * batches, at the log store's pace. A log store outage must not kill the build: the failure is kept
+ * Ships a running job's output to the log store in batches, at the log store's pace. The log store
+ * owns the output from then on: it announces each committed batch (`kiln.logstore.lines.<job>`)
+ * and answers reads and follows, so nothing here publishes the lines again. A log store outage must not kill the build: the failure is kept
  * (and reported by `close`), the in-memory view still has the lines.
  */
 export class OutputPipe extends LineBatcher {
   constructor(
     private readonly jobId: string,
     private readonly logs: LogStoreApi,
-    bus: Bus,
     batchMs: number,
     /** The first batch waits for this (the job's `started` announcement). */
     after: Promise<void>,
@@ -19,8 +18,7 @@ export class OutputPipe extends LineBatcher {
     super(
       batchMs,
       async (lines) => {
-        const { firstSeq } = await logs.append(jobId, lines);
-        bus.publish(firmwareSubjects.event('output'), encode(pb.JobOutputAppended, { jobId, firstSeq, lines }));
+        await logs.append(jobId, lines);
       },
       after,
     );

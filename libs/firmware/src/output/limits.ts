@@ -1,3 +1,4 @@
+import { OUTPUT_TAIL_LINES } from '@kiln/contracts';
 import { invalidArgs } from '@kiln/core';
 
 /**
@@ -5,7 +6,7 @@ import { invalidArgs } from '@kiln/core';
  * Why 2000: enough to show the failing step of a verbose build plus its context; the full
  * output always lives in the log store, so this is a view, not the record.
  */
-export const MAX_OUTPUT_LINES_RETAINED = 2000;
+export const MAX_OUTPUT_LINES_RETAINED = OUTPUT_TAIL_LINES;
 
 /**
  * In-flight cap: 2x retained. Crossing it trims back to INFLIGHT_TRIM_KEEP (hysteresis: 2000

@@ -1,9 +1,9 @@
-import { asEventStream, firmwarePb as pb, jobStatusNamed } from '@kiln/contracts';
+import { firmwarePb as pb, jobStatusNamed, readOutputTail } from '@kiln/contracts';
 import { KilnError } from '@kiln/core';
-import { streamEvents, type EventStream } from '@kiln/streams';
+import { streamEvents, streamLog, type LogItem } from '@kiln/streams';
 import { DOWNLOAD_TOKEN_TTL_MS } from '../download.js';
 import { arg, parseArgs, v } from './args.js';
-import { onFirmwareEvents } from './firmware-events.js';
+import { onJobActivity } from './firmware-events.js';
 import { isTerminalStatus, jobToJson, statusRank } from './job-json.js';
 import { outputDropNotice, streamBounds } from './stream-bounds.js';
 import type { CommandHandler, StreamItem } from './types.js';
@@ -61,14 +61,15 @@ export const firmwareCommands: Record<string, CommandHandler> = {
     const list = (await ctx.firmware.getJobs({})).jobs.map(jobToJson).filter((j) => (!a.status || j.status === a.status) && (!a.configuration || j.configuration === a.configuration));
     return result(list);
   },
+  // Output is read from its owner, the log store; the job (and not_found for an unknown id) from the firmware service.
   'firmware/get_job': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ job_id: arg.jobId }), args);
-    const [reply, output] = await Promise.all([ctx.firmware.getJob({ jobId: a.job_id }), ctx.firmware.getJobOutput({ jobId: a.job_id })]);
+    const [reply, output] = await Promise.all([ctx.firmware.getJob({ jobId: a.job_id }), readOutputTail(ctx.logs, a.job_id)]);
     return result({ ...jobToJson(reply.job!), output: output.lines });
   },
   'firmware/get_job_output': async (ctx, args) => {
     const a = parseArgs(v.strictObject({ job_id: arg.jobId }), args);
-    const output = await ctx.firmware.getJobOutput({ jobId: a.job_id });
+    const [, output] = await Promise.all([ctx.firmware.getJob({ jobId: a.job_id }), readOutputTail(ctx.logs, a.job_id)]);
     return result({ job_id: a.job_id, lines: output.lines, total_lines: output.totalLines });
   },
   'firmware/queue_status': async (ctx, args) => {
@@ -94,39 +95,57 @@ export const firmwareCommands: Record<string, CommandHandler> = {
   },
 
   /**
-   * History then live for one job, ending with its final state as the result. Output may be
-   * dropped for a slow client (told by `job_output_dropped`); lifecycle events and the result never are.
+   * History then live for one job, ending with its final state as the result: its output from the
+   * log store, its lifecycle and progress from the firmware service, merged by streamLog. Output
+   * may be dropped for a slow client (told by `job_output_dropped`); lifecycle events and the result never are.
    */
   'firmware/follow_job': async (ctx, args, session) => {
     const { job_id: jobId } = parseArgs(v.strictObject({ job_id: arg.jobId }), args);
     await ctx.firmware.getJob({ jobId }); // not_found before any stream starts
-    let seen = 0; // output lines the snapshot covered (log line numbers below this are history)
-    let rank = 0;
-    const inner = streamEvents<StreamItem & { seq?: number; rank?: number }>({
+    const stream = streamLog<StreamItem & { at?: LogItem }>({
       ...streamBounds(ctx, session),
       dropNotice: outputDropNotice(),
       attach: (c) =>
-        onFirmwareEvents(ctx.bus, (e) => {
-          if (e.kind === 'output' && e.jobId === jobId) c.push({ event: 'job_output', data: { job_id: jobId, first_seq: e.firstSeq, lines: e.lines }, seq: e.firstSeq });
-          else if (e.kind === 'progress' && e.jobId === jobId) c.push({ event: 'job_progress', data: { job_id: jobId, progress: e.progress } });
-          else if (e.kind === 'lifecycle' && e.job.id === jobId) {
-            if (isTerminalStatus(e.job.status)) {
-              c.pushPriority({ result: jobToJson(e.job), rank: 2 });
-              c.end();
-            } else c.pushPriority({ event: 'job_state', data: jobToJson(e.job), rank: statusRank(e.job.status) });
-          }
-        }),
+        onJobActivity(
+          ctx.bus,
+          {
+            output: (o) => c.push({ event: 'job_output', data: { job_id: jobId, first_seq: o.firstSeq, lines: o.lines }, at: { log: jobId, lines: [o.firstSeq, o.firstSeq + o.lines.length] } }),
+            event: (e) => {
+              if (e.kind === 'progress' && e.jobId === jobId) c.push({ event: 'job_progress', data: { job_id: jobId, progress: e.progress } });
+              else if (e.kind === 'lifecycle' && e.job.id === jobId) {
+                const rank = statusRank(e.job.status);
+                if (isTerminalStatus(e.job.status)) {
+                  c.pushPriority({ result: jobToJson(e.job), at: { log: jobId, rank, last: true } });
+                  c.end();
+                } else c.pushPriority({ event: 'job_state', data: jobToJson(e.job), at: { log: jobId, rank } });
+              }
+            },
+          },
+          jobId,
+        ),
+      /**
+       * The log before the job: output in the log means the job was announced started, so the state
+       * read after it is never older than the output shown. A job that finished after the read has a
+       * complete log by now (it is closed before the end is announced): read again for its last lines.
+       */
       snapshot: async function* () {
-        const [reply, output] = await Promise.all([ctx.firmware.getJob({ jobId }), ctx.firmware.getJobOutput({ jobId })]);
-        const job = reply.job!;
-        seen = output.totalLines;
-        rank = statusRank(job.status);
-        yield { event: 'job_state', data: jobToJson(job) };
-        if (output.lines.length > 0) yield { event: 'job_output', data: { job_id: jobId, lines: output.lines } };
-        if (isTerminalStatus(job.status)) yield { result: jobToJson(job) };
+        let output = await readOutputTail(ctx.logs, jobId);
+        const job = (await ctx.firmware.getJob({ jobId })).job!;
+        const rank = statusRank(job.status);
+        if (isTerminalStatus(job.status) && !output.closed) output = await readOutputTail(ctx.logs, jobId);
+        yield { event: 'job_state', data: jobToJson(job), at: { log: jobId, rank } };
+        const numbered = output.lines.length - (output.trimmed ? 1 : 0);
+        const lines = { log: jobId, lines: [output.totalLines - numbered, output.totalLines] as const };
+        if (output.lines.length > 0) yield { event: 'job_output', data: { job_id: jobId, lines: output.lines }, at: lines };
+        if (isTerminalStatus(job.status)) yield { result: jobToJson(job), at: { log: jobId, rank, last: true } };
+      },
+      itemOf: (item) => item.at,
+      skipLines: (item, skip) => {
+        const data = (item as { data: { job_id: string; first_seq: number; lines: string[] } }).data;
+        return { event: 'job_output', data: { ...data, first_seq: data.first_seq + skip, lines: data.lines.slice(skip) } };
       },
     });
-    return { stream: dedupe(inner, () => seen, () => rank) };
+    return { stream };
   },
 
   /** Every job's lifecycle, progress and output: a snapshot of the job list, then live. Output may be dropped as for follow_job. */
@@ -137,16 +156,18 @@ export const firmwareCommands: Record<string, CommandHandler> = {
       ...streamBounds(ctx, session),
       dropNotice: outputDropNotice(),
       attach: (c) =>
-        onFirmwareEvents(ctx.bus, (e) => {
-          if (e.kind === 'output') c.push({ event: 'job_output', data: { job_id: e.jobId, first_seq: e.firstSeq, lines: e.lines } });
-          else if (e.kind === 'progress') c.push({ event: 'job_progress', data: { job_id: e.jobId, progress: e.progress } });
-          else if (e.kind === 'cleared') c.pushPriority({ event: 'jobs_cleared', data: { job_ids: e.jobIds } });
-          else {
-            // Drop a lifecycle event older than what the snapshot already showed for that job.
-            const known = ranks.get(e.job.id);
-            if (known !== undefined && statusRank(e.job.status) < known) return;
-            c.pushPriority({ event: `job_${e.name}`, data: jobToJson(e.job) });
-          }
+        onJobActivity(ctx.bus, {
+          output: (o) => c.push({ event: 'job_output', data: { job_id: o.jobId, first_seq: o.firstSeq, lines: o.lines } }),
+          event: (e) => {
+            if (e.kind === 'progress') c.push({ event: 'job_progress', data: { job_id: e.jobId, progress: e.progress } });
+            else if (e.kind === 'cleared') c.pushPriority({ event: 'jobs_cleared', data: { job_ids: e.jobIds } });
+            else {
+              // Drop a lifecycle event older than what the snapshot already showed for that job.
+              const known = ranks.get(e.job.id);
+              if (known !== undefined && statusRank(e.job.status) < known) return;
+              c.pushPriority({ event: `job_${e.name}`, data: jobToJson(e.job) });
+            }
+          },
         }),
       snapshot: async function* () {
         const list = (await ctx.firmware.getJobs({})).jobs;
@@ -157,30 +178,3 @@ export const firmwareCommands: Record<string, CommandHandler> = {
     return { stream };
   },
 };
-
-/** follow_job: drop live output the snapshot already held and lifecycle events older than it. */
-function dedupe(
-  inner: ReturnType<typeof streamEvents<StreamItem & { seq?: number; rank?: number }>>,
-  seen: () => number,
-  rank: () => number,
-): EventStream<StreamItem> {
-  async function* filtered(): AsyncGenerator<StreamItem, void, undefined> {
-    try {
-      for await (const item of inner) {
-        if (item.seq !== undefined && 'event' in item) {
-          const data = item.data as { job_id: string; first_seq: number; lines: string[] };
-          const skip = seen() - item.seq;
-          if (skip >= data.lines.length) continue;
-          yield { event: item.event, data: skip > 0 ? { ...data, first_seq: data.first_seq + skip, lines: data.lines.slice(skip) } : data };
-          continue;
-        }
-        if (item.rank !== undefined && item.rank < rank()) continue;
-        yield 'result' in item ? { result: item.result } : { event: item.event, data: item.data };
-        if ('result' in item) return;
-      }
-    } finally {
-      inner[Symbol.dispose]();
-    }
-  }
-  return asEventStream(filtered(), inner);
-}

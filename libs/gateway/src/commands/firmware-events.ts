@@ -1,10 +1,10 @@
 import { listening, type Bus, type BusMessage } from '@kiln/bus';
-import { firmwarePb as pb, firmwareSubjects, FIRMWARE_EVENTS, type FirmwareEventName } from '@kiln/contracts';
+import { disposable, disposeAll } from '@kiln/core';
+import { firmwarePb as pb, firmwareSubjects, FIRMWARE_EVENTS, logStorePb, logStoreSubjects, type FirmwareEventName } from '@kiln/contracts';
 
 export type FirmwareEvent =
   | { kind: 'lifecycle'; name: FirmwareEventName; job: pb.Job }
   | { kind: 'progress'; jobId: string; configuration: string; progress: number }
-  | { kind: 'output'; jobId: string; firstSeq: number; lines: string[] }
   | { kind: 'cleared'; jobIds: string[] };
 
 const LIFECYCLE = { queued: pb.JobQueued, started: pb.JobStarted, completed: pb.JobCompleted, failed: pb.JobFailed, cancelled: pb.JobCancelled } as const;
@@ -19,10 +19,6 @@ function decode(subject: string, data: Uint8Array): FirmwareEvent | undefined {
     const e = pb.JobProgressed.decode(data);
     return { kind: 'progress', jobId: e.jobId, configuration: e.configuration, progress: e.progress };
   }
-  if (name === 'output') {
-    const e = pb.JobOutputAppended.decode(data);
-    return { kind: 'output', jobId: e.jobId, firstSeq: e.firstSeq, lines: e.lines };
-  }
   if (name === 'cleared') return { kind: 'cleared', jobIds: pb.JobsCleared.decode(data).jobIds };
   return undefined;
 }
@@ -32,14 +28,15 @@ function decode(subject: string, data: Uint8Array): FirmwareEvent | undefined {
  * decode each batch once, not N times, and their queues hold the same line strings rather than N
  * copies of them. Keyed weakly: an entry lives only as long as the message does.
  */
-const decoded = new WeakMap<BusMessage, FirmwareEvent | undefined>();
-
-function decodeOnce(msg: BusMessage): FirmwareEvent | undefined {
-  if (decoded.has(msg)) return decoded.get(msg);
-  const event = decode(msg.subject, msg.data);
-  decoded.set(msg, event);
+function decodeOnce<E>(cache: WeakMap<BusMessage, E>, msg: BusMessage, decode: (msg: BusMessage) => E): E {
+  if (cache.has(msg)) return cache.get(msg)!;
+  const event = decode(msg);
+  cache.set(msg, event);
   return event;
 }
+
+const decodedEvents = new WeakMap<BusMessage, FirmwareEvent | undefined>();
+const decodedOutput = new WeakMap<BusMessage, JobOutput>();
 
 /**
  * Listen to the firmware service's events (decoded); one place knows the subjects and messages.
@@ -51,8 +48,40 @@ export function onFirmwareEvents(bus: Bus, handler: (event: FirmwareEvent) => vo
     bus,
     names.map((n) => firmwareSubjects.event(n)),
     (msg) => {
-      const event = decodeOnce(msg);
+      const event = decodeOnce(decodedEvents, msg, (m) => decode(m.subject, m.data));
       if (event) handler(event);
     },
   );
+}
+
+/** A batch of a job's output as the log store committed and announced it (its one publish). */
+export interface JobOutput {
+  jobId: string;
+  firstSeq: number;
+  lines: string[];
+}
+
+/**
+ * Listen to job output at its owner, the log store: one job's (`jobId`) or every job's. Listeners
+ * of one message share its decoded batch, as for onFirmwareEvents: read it, never change it.
+ */
+export function onJobOutput(bus: Bus, handler: (output: JobOutput) => void, jobId?: string): Disposable {
+  return listening(bus, [jobId === undefined ? logStoreSubjects.allLines : logStoreSubjects.lines(jobId)], (msg) =>
+    handler(decodeOnce(decodedOutput, msg, (m) => logStorePb.LinesAppended.decode(m.data))),
+  );
+}
+
+/**
+ * A job's whole story (every job's without `jobId`): output from the log store, lifecycle and
+ * progress from the firmware service, attached together and released together.
+ */
+export function onJobActivity(bus: Bus, handlers: { output(output: JobOutput): void; event(event: FirmwareEvent): void }, jobId?: string): Disposable {
+  const output = onJobOutput(bus, handlers.output, jobId);
+  try {
+    const events = onFirmwareEvents(bus, handlers.event);
+    return disposable(() => disposeAll([events, output]));
+  } catch (err) {
+    output[Symbol.dispose]();
+    throw err;
+  }
 }

@@ -1,5 +1,5 @@
 import type { Bus } from '@kiln/bus';
-import type { BusClient, catalogPb, devicesPb, firmwarePb, remotePb } from '@kiln/contracts';
+import type { BusClient, catalogPb, devicesPb, firmwarePb, LogStoreApi, remotePb } from '@kiln/contracts';
 import type { EventStream } from '@kiln/streams';
 import type { Authenticator } from '../auth.js';
 import type { DownloadTokens } from '../download.js';
@@ -11,6 +11,8 @@ export type CommandOutcome = { result: unknown } | { stream: EventStream<StreamI
 
 export interface CommandContext {
   firmware: BusClient<firmwarePb.FirmwareServiceDefinition>;
+  /** Job output: read and followed at its owner. */
+  logs: LogStoreApi;
   catalog: BusClient<catalogPb.CatalogServiceDefinition>;
   /** Builds sent to one receiver, served by the firmware service. */
   remoteJobs: BusClient<firmwarePb.RemoteJobServiceDefinition>;

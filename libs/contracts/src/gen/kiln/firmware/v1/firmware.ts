@@ -243,13 +243,6 @@ export interface JobProgressed {
   progress: number;
 }
 
-export interface JobOutputAppended {
-  jobId: string;
-  /** Line number of the first line in the job's log. */
-  firstSeq: number;
-  lines: string[];
-}
-
 export interface JobsCleared {
   jobIds: string[];
 }
@@ -2282,74 +2275,6 @@ export const JobProgressed: MessageFns<JobProgressed> = {
             }
 
             message.progress = reader.uint32();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-};
-
-function createBaseJobOutputAppended(): JobOutputAppended {
-  return { jobId: "", firstSeq: 0, lines: [] };
-}
-
-export const JobOutputAppended: MessageFns<JobOutputAppended> = {
-  encode(message: JobOutputAppended, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.jobId !== "") {
-      writer.uint32(10).string(message.jobId);
-    }
-    if (message.firstSeq !== 0) {
-      writer.uint32(16).uint64(message.firstSeq);
-    }
-    for (const v of message.lines) {
-      writer.uint32(26).string(v!);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): JobOutputAppended {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseJobOutputAppended();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.jobId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.firstSeq = longToNumber(reader.uint64());
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.lines.push(reader.string());
             continue;
           }
         }
