@@ -11,46 +11,28 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, checkout, finish, sleep } from '../deploy-checks.mjs';
+import { check, checkout, finish } from '../deploy-checks.mjs';
+import { healthy, KILN_IMAGE, podman, PODMAN_GLOBAL, probeGateway, RUN_LIMITS } from './podman.mjs';
 
-const PODMAN_ARGS = '--runtime runc --cgroup-manager=cgroupfs';
-// This machine's container limits (podman's defaults are refused here).
-const RUN_ARGS = '--ulimit nofile=20000:20000 --ulimit nproc=1024:1024';
 const PROJECT = `kilncompose${process.pid}`;
 const PASSWORD = 'compose-test-password';
-const KILN_IMAGE = 'localhost/kiln:image-test';
 const NATS_IMAGE = 'localhost/kiln-nats-standin:test';
 
-const podman = (args) => spawnSync('podman', [...PODMAN_ARGS.split(' '), ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
 const compose = (dir, args) => {
-  const r = spawnSync('podman-compose', ['--podman-args', PODMAN_ARGS, '--podman-run-args', RUN_ARGS, '-p', PROJECT, '-f', 'docker-compose.yml', '-f', 'override.yml', ...args], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env } });
+  const r = spawnSync('podman-compose', ['--podman-args', PODMAN_GLOBAL.join(' '), '--podman-run-args', RUN_LIMITS.join(' '), '-p', PROJECT, '-f', 'docker-compose.yml', '-f', 'override.yml', ...args], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env } });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim() };
 };
 const containerOf = (service) => `${PROJECT}_${service}_1`;
-const probe = () => {
-  const r = spawnSync(process.execPath, [join(checkout, 'tools/container/ws-probe.mjs'), 'ws://127.0.0.1:6052/ws', PASSWORD], { encoding: 'utf8', timeout: 90_000 });
-  try {
-    return JSON.parse(r.stdout.trim());
-  } catch {
-    return { error: `${r.stdout}${r.stderr}`.trim().slice(-400) };
-  }
-};
-async function healthy(service) {
-  for (let i = 0; i < 160; i++) {
-    if (podman(['healthcheck', 'run', containerOf(service)]).status === 0) return true;
-    await sleep(250);
-  }
-  return false;
-}
+const probe = () => probeGateway('ws://127.0.0.1:6052/ws', PASSWORD);
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-compose-'));
 try {
-  if (!check(podman(['image', 'exists', KILN_IMAGE]).status === 0, 'the image built by image-test.mjs is there', { image: KILN_IMAGE })) throw new Error('run tools/container/image-test.mjs first');
+  if (!check(podman(['image', 'exists', KILN_IMAGE]).ok, 'the image built by image-test.mjs is there', { image: KILN_IMAGE })) throw new Error('run tools/container/image-test.mjs first');
   const base = readFileSync(join(checkout, 'tools/node/versions.env'), 'utf8').match(/NODE_PRIMARY=(\S+)/)[1];
-  if (podman(['image', 'exists', NATS_IMAGE]).status !== 0) {
+  if (!podman(['image', 'exists', NATS_IMAGE]).ok) {
     writeFileSync(join(dir, 'Containerfile.nats'), `FROM localhost/kiln-node-base:${base}\nRUN apt-get update && apt-get install -y --no-install-recommends nats-server && rm -rf /var/lib/apt/lists/*\nENTRYPOINT ["/usr/sbin/nats-server"]\n`);
     const built = podman(['build', '--network=host', '-f', join(dir, 'Containerfile.nats'), '-t', NATS_IMAGE, dir]);
-    if (!check(built.status === 0, 'the nats stand-in image builds (Debian nats-server)', { out: built.status === 0 ? undefined : built.stderr.slice(-600) })) throw new Error('no nats image');
+    if (!check(built.ok, 'the nats stand-in image builds (Debian nats-server)', { out: built.ok ? undefined : built.out.slice(-600) })) throw new Error('no nats image');
   }
   copyFileSync(join(checkout, 'deploy/compose/docker-compose.yml'), join(dir, 'docker-compose.yml'));
   copyFileSync(join(checkout, 'deploy/compose/kiln.json'), join(dir, 'kiln.json'));
@@ -64,8 +46,8 @@ try {
   // 1. The embedded default: NATS + Kiln (every service in one process), the password from .env.
   const up = compose(dir, ['up', '-d', '--no-build', 'nats', 'kiln']);
   check(up.ok, 'podman-compose up starts nats and kiln', { out: up.ok ? undefined : up.out.slice(-800) });
-  const ready = await healthy('kiln');
-  check(ready, 'kiln passes the image\'s healthcheck under compose', { logs: ready ? undefined : podman(['logs', '--tail', '20', containerOf('kiln')]).stdout });
+  const ready = await healthy(containerOf('kiln'));
+  check(ready, 'kiln passes the image\'s healthcheck under compose', { logs: ready ? undefined : podman(['logs', '--tail', '20', containerOf('kiln')]).out });
   const init = podman(['exec', containerOf('kiln'), 'cat', '/proc/1/cmdline']).stdout.split('\0').filter(Boolean);
   // Node as PID 1 would leave the toolchain's orphans as zombies (apps/kiln/test/container-init.test.ts).
   check(init.length > 0 && !/(^|\/)node$/.test(init[0]), 'an init is PID 1, not Kiln itself', { pid1: init.join(' ') });
@@ -78,10 +60,10 @@ try {
   writeFileSync(join(dir, 'kiln.json'), JSON.stringify(config, null, 2));
   const worker = compose(dir, ['up', '-d', '--no-build', 'kiln-worker-compile']);
   const restarted = podman(['restart', containerOf('kiln')]);
-  check(worker.ok && restarted.status === 0 && (await healthy('kiln')), 'the compile worker starts beside kiln (kiln restarted with compileExecutor=workers)', { out: worker.ok ? undefined : worker.out.slice(-800) });
+  check(worker.ok && restarted.ok && (await healthy(containerOf('kiln'))), 'the compile worker starts beside kiln (kiln restarted with compileExecutor=workers)', { out: worker.ok ? undefined : worker.out.slice(-800) });
   const memory = podman(['inspect', '--format', '{{.HostConfig.Memory}}', containerOf('kiln-worker-compile')]).stdout.trim();
   const second = probe();
-  const workerLog = podman(['logs', containerOf('kiln-worker-compile')]).stdout + podman(['logs', containerOf('kiln-worker-compile')]).stderr;
+  const workerLog = podman(['logs', containerOf('kiln-worker-compile')]).out;
   check(second.job === 'completed' && second.jobId !== undefined && workerLog.includes(second.jobId), 'a compile runs on the worker container (its log names the job), with its mem_limit', { ...second, memoryLimit: memory });
   check(memory === String(1536 * 1024 * 1024), 'the worker container has mem_limit 1536m', { memory });
 } catch (err) {

@@ -7,28 +7,24 @@
 // ESPHOME_VERSION=none and compiles with the simulator it ships (tools/esphome-sim), labelled as such, and
 // with DEVICE_BUILDER_VERSION=none (no upstream catalog from PyPI: it serves the catalog Kiln ships).
 // Run as root:  node tools/container/image-test.mjs
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, copyFileSync, symlinkSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { check, checkout, finish, run, sleep, timed } from '../deploy-checks.mjs';
+import { check, checkout, finish, run, timed } from '../deploy-checks.mjs';
+import { healthy, KILN_IMAGE as IMAGE, podman, PODMAN_GLOBAL, probeGateway, RUN_LIMITS } from './podman.mjs';
 
-const PODMAN = ['--runtime', 'runc', '--cgroup-manager=cgroupfs'];
-const LIMITS = ['--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=1024:1024'];
 const PORT = 16052;
 const PASSWORD = 'image-test-password';
-const podman = (args, opts) => run('podman', [...PODMAN, ...args], opts);
-const tryPodman = (args) => {
-  const r = spawnSync('podman', [...PODMAN, ...args], { encoding: 'utf8' });
-  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim() };
-};
+/** podman whose failure ends the test (its stdout). */
+const mustPodman = (args) => run('podman', [...PODMAN_GLOBAL, ...args]);
 
 /** localhost/kiln-node-base:<version>: what node:24-bookworm-slim is, from Debian's packages and the npm registry. */
 function nodeBaseImage() {
   const nodeBin = run(join(checkout, 'tools/node/node-release'), ['primary']);
   const version = run(join(nodeBin, 'node'), ['--version']).slice(1);
   const tag = `localhost/kiln-node-base:${version}`;
-  if (tryPodman(['image', 'exists', tag]).ok) return tag;
+  if (podman(['image', 'exists', tag]).ok) return tag;
   const root = run(join(checkout, 'tools/build-root'), ['container'], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
   const staging = mkdtempSync(join(tmpdir(), 'kiln-node-base-'));
   try {
@@ -43,25 +39,21 @@ function nodeBaseImage() {
     copyFileSync('/etc/ssl/certs/ca-certificates.crt', join(tree, 'usr/local/share/ca-certificates/machine-bundle.crt'));
     copyFileSync('/etc/ssl/certs/ca-certificates.crt', join(tree, 'etc/ssl/certs/ca-certificates.crt'));
     const changes = ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/ca-certificates/machine-bundle.crt', 'CMD ["node"]'];
-    execFileSync('sh', ['-c', `tar -C "${tree}" -c . | podman ${PODMAN.join(' ')} import ${changes.map((c) => `--change '${c}'`).join(' ')} - ${tag}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('sh', ['-c', `tar -C "${tree}" -c . | podman ${PODMAN_GLOBAL.join(' ')} import ${changes.map((c) => `--change '${c}'`).join(' ')} - ${tag}`], { stdio: ['ignore', 'ignore', 'inherit'] });
     return tag;
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
 }
 
-const IMAGE = 'localhost/kiln:image-test';
 const NAME = `kiln-image-test-${process.pid}`;
 const scratch = mkdtempSync(join(tmpdir(), 'kiln-image-'));
 try {
   const base = nodeBaseImage();
   check(true, 'the Node base stand-in is there', { base });
-  const build = timed(() => {
-    const r = spawnSync('podman', [...PODMAN, 'build', '--network=host', '--format', 'docker', '-f', 'deploy/compose/Dockerfile', '--build-arg', `NODE_IMAGE=${base}`, '--build-arg', 'ESPHOME_VERSION=none', '--build-arg', 'DEVICE_BUILDER_VERSION=none', '-t', IMAGE, '.'], { cwd: checkout, encoding: 'utf8', maxBuffer: 256 << 20 });
-    return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim().split('\n').slice(-25).join('\n') };
-  });
-  if (!check(build.value.ok, 'the Dockerfile builds (npm ci, npm run build, the runtime stage with tini)', { buildSeconds: Math.round(build.ms / 1000), out: build.value.ok ? undefined : build.value.out })) throw new Error('no image');
-  const sizeMb = Math.round(Number(podman(['image', 'inspect', '--format', '{{.Size}}', IMAGE])) / 1e6);
+  const build = timed(() => podman(['build', '--network=host', '--format', 'docker', '-f', 'deploy/compose/Dockerfile', '--build-arg', `NODE_IMAGE=${base}`, '--build-arg', 'ESPHOME_VERSION=none', '--build-arg', 'DEVICE_BUILDER_VERSION=none', '-t', IMAGE, '.'], { cwd: checkout }));
+  if (!check(build.value.ok, 'the Dockerfile builds (npm ci, npm run build, the runtime stage with tini)', { buildSeconds: Math.round(build.ms / 1000), out: build.value.ok ? undefined : build.value.out.split('\n').slice(-25).join('\n') })) throw new Error('no image');
+  const sizeMb = Math.round(Number(mustPodman(['image', 'inspect', '--format', '{{.Size}}', IMAGE])) / 1e6);
   console.log(`# image size: ${sizeMb} MB (without the esphome toolchain, which PyPI would add)`);
 
   // The compose file's embedded default, minus NATS (a NAS running Kiln alone): the config mounted read-only.
@@ -69,31 +61,26 @@ try {
   delete config.nats;
   config.firmware.toolchain = '/opt/kiln/tools/esphome-sim/bin/esphome';
   writeFileSync(join(scratch, 'kiln.json'), JSON.stringify(config));
-  podman(['run', '-d', '--name', NAME, ...LIMITS, '-p', `127.0.0.1:${PORT}:6052`, '-e', `KILN_GATEWAY__PASSWORD=${PASSWORD}`, '-v', `${join(scratch, 'kiln.json')}:/etc/kiln/kiln.json:ro`, IMAGE]);
+  mustPodman(['run', '-d', '--name', NAME, ...RUN_LIMITS, '-p', `127.0.0.1:${PORT}:6052`, '-e', `KILN_GATEWAY__PASSWORD=${PASSWORD}`, '-v', `${join(scratch, 'kiln.json')}:/etc/kiln/kiln.json:ro`, IMAGE]);
   const startedAt = Date.now();
-  let health = { ok: false, out: '' };
-  for (let i = 0; i < 120 && !health.ok; i++) {
-    await sleep(250);
-    health = tryPodman(['healthcheck', 'run', NAME]);
-  }
-  check(health.ok, 'the image\'s HEALTHCHECK passes once Kiln is ready', { readyMs: Date.now() - startedAt, out: health.ok ? undefined : health.out, logs: health.ok ? undefined : tryPodman(['logs', '--tail', '20', NAME]).out });
-  const uid = podman(['exec', NAME, 'id', '-u']);
-  const pid1 = podman(['exec', NAME, 'cat', '/proc/1/cmdline']).split('\0').filter(Boolean);
+  const ready = await healthy(NAME);
+  check(ready, 'the image\'s HEALTHCHECK passes once Kiln is ready', { readyMs: Date.now() - startedAt, logs: ready ? undefined : podman(['logs', '--tail', '20', NAME]).out });
+  const uid = mustPodman(['exec', NAME, 'id', '-u']);
+  const pid1 = mustPodman(['exec', NAME, 'cat', '/proc/1/cmdline']).split('\0').filter(Boolean);
   check(uid !== '0' && pid1[0] === '/usr/bin/tini', 'Kiln runs as a non-root user under tini (PID 1)', { uid, pid1: pid1.join(' ') });
-  const probe = spawnSync(process.execPath, [join(checkout, 'tools/container/ws-probe.mjs'), `ws://127.0.0.1:${PORT}/ws`, PASSWORD], { encoding: 'utf8', timeout: 90_000 });
-  const outcome = JSON.parse(probe.stdout.trim() || '{}');
-  check(outcome.beforeLogin === 'not_authenticated' && outcome.authenticated === true && outcome.job === 'completed', 'through the mapped port: refused before login, a login, a device created and compiled (simulator toolchain)', { ...outcome, stderr: probe.stderr.trim().slice(-400) || undefined });
-  const rss = podman(['exec', NAME, 'sh', '-c', 'grep VmRSS /proc/$(cat /proc/1/task/1/children | cut -d" " -f1)/status']);
+  const outcome = probeGateway(`ws://127.0.0.1:${PORT}/ws`, PASSWORD);
+  check(outcome.beforeLogin === 'not_authenticated' && outcome.authenticated === true && outcome.job === 'completed', 'through the mapped port: refused before login, a login, a device created and compiled (simulator toolchain)', outcome);
+  const rss = mustPodman(['exec', NAME, 'sh', '-c', 'grep VmRSS /proc/$(cat /proc/1/task/1/children | cut -d" " -f1)/status']);
   console.log(`# kiln supervise in the container: ${rss.replace(/\s+/g, ' ')}`);
-  const stop = timed(() => tryPodman(['stop', '-t', '30', NAME]));
-  const exit = podman(['inspect', '--format', '{{.State.ExitCode}}', NAME]);
+  const stop = timed(() => podman(['stop', '-t', '30', NAME]));
+  const exit = mustPodman(['inspect', '--format', '{{.State.ExitCode}}', NAME]);
   check(stop.value.ok && exit === '0', 'podman stop: tini forwards SIGTERM, Kiln stops cleanly (exit 0)', { stopMs: stop.ms, exit });
 } catch (err) {
   check(false, `the image test ran to its end: ${err.message}`);
 } finally {
-  tryPodman(['rm', '-f', NAME]);
+  podman(['rm', '-f', NAME]);
   // Each run rebuilds the tag: drop the layers the previous build left unnamed.
-  tryPodman(['image', 'prune', '-f']);
+  podman(['image', 'prune', '-f']);
   rmSync(scratch, { recursive: true, force: true });
 }
 finish('container');
